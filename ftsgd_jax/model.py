@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ftsgd_jax import rng
 from ftsgd_jax.errors import ConfigError, choice
 
 QUORUM_RULES = ("weighted", "count")
@@ -147,18 +148,15 @@ def draw_crash_times(
     n, m = topology.n, topology.m
     if pattern.kind == "none":
         return jnp.full((n,), jnp.inf, jnp.float32)
-    key_who, key_when = jax.random.split(key)
+    key_who, key_when = rng.split(key, 2)
     low, high = pattern.window
     if pattern.kind == "clusters":
-        rank = jnp.argsort(jnp.argsort(jax.random.uniform(key_who, (m,))))
-        times = horizon * jax.random.uniform(key_when, (m,), minval=low, maxval=high)
-        crashed = (rank < crashes)[topology.cluster_of]
-        time = times[topology.cluster_of]
+        crashed = (rng.rank(key_who, m) < crashes)[topology.cluster_of]
+        when = rng.uniform(key_when, (m,))[topology.cluster_of]
     else:
-        rank = jnp.argsort(jnp.argsort(jax.random.uniform(key_who, (n,))))
-        crashed = rank < crashes
-        if pattern.kind == "initial":
-            time = jnp.zeros((n,), jnp.float32)
-        else:
-            time = horizon * jax.random.uniform(key_when, (n,), minval=low, maxval=high)
+        crashed = rng.rank(key_who, n) < crashes
+        when = rng.uniform(key_when, (n,))
+    time = horizon * (low + (high - low) * when)
+    if pattern.kind == "initial":
+        time = jnp.zeros((n,), jnp.float32)
     return jnp.where(crashed, time.astype(jnp.float32), jnp.inf)

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ftsgd_jax import rng
 from ftsgd_jax.errors import ConfigError, choice, closest
 from ftsgd_jax.model import Topology, quorum_threshold, quorum_weights
 
@@ -136,7 +137,7 @@ def _cluster_groups(groups: Any, topology: Topology) -> np.ndarray:
     m = topology.m
     if groups is None:
         return (np.arange(m) >= (m + 1) // 2).astype(np.int32)
-    if not isinstance(groups, list) or len(groups) != 2 or not all(isinstance(g, list) for g in groups):
+    if not isinstance(groups, (list, tuple)) or len(groups) != 2 or not all(isinstance(g, (list, tuple)) for g in groups):
         raise ConfigError("schedule.groups", f"need two lists of cluster ids, got {groups!r}")
     ids = [c for g in groups for c in g]
     if any(isinstance(c, bool) or not isinstance(c, int) for c in ids) or sorted(ids) != list(range(m)):
@@ -144,7 +145,7 @@ def _cluster_groups(groups: Any, topology: Topology) -> np.ndarray:
             "schedule.groups", f"the two groups must list each cluster id 0..{m - 1} exactly once, got {groups!r}"
         )
     side = np.zeros(m, np.int32)
-    side[groups[1]] = 1
+    side[list(groups[1])] = 1
     return side
 
 
@@ -170,8 +171,7 @@ class RoundDraws(NamedTuple):
 
 
 def draw_scenario(key: jax.Array, topology: Topology, scheduler: Scheduler) -> ScenarioDraws:
-    rank = jnp.argsort(jnp.argsort(jax.random.uniform(key, (topology.n,))))
-    slow = (rank < scheduler.params.stragglers) & (scheduler.kind == "straggler")
+    slow = (rng.rank(key, topology.n) < scheduler.params.stragglers) & (scheduler.kind == "straggler")
     return ScenarioDraws(slow=slow)
 
 
@@ -212,18 +212,18 @@ def _draw_round(
         return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, no_hold)
     if kind == "adversarial":
         return _adversarial_round(topology, params, quorum)
-    k_compute, k_read, k_send, k_delay = jax.random.split(key, 4)
-    compute = params.compute_mean * jax.random.exponential(k_compute, (n,))
+    k_compute, k_read, k_send, k_delay = rng.split(key, 4)
+    compute = params.compute_mean * rng.exponential(k_compute, (n,))
     compute = jnp.where(scenario.slow, compute * params.slowdown, compute)
-    read_offset = params.read_mean * jax.random.exponential(k_read, (n, n))
-    send_offset = params.send_mean * jax.random.exponential(k_send, (n, n))
+    read_offset = params.read_mean * rng.exponential(k_read, (n, n))
+    send_offset = params.send_mean * rng.exponential(k_send, (n, n))
     if kind == "heavy_tail":
         scale = params.delay_mean * (params.tail_index - 1) / params.tail_index
-        delay = scale * jax.random.pareto(k_delay, params.tail_index, (n, n))
+        delay = scale * rng.pareto(k_delay, params.tail_index, (n, n))
     elif kind == "self_only":
         delay = jnp.full((n, n), jnp.inf, jnp.float32)
     else:
-        delay = params.delay_mean * jax.random.exponential(k_delay, (n, n))
+        delay = params.delay_mean * rng.exponential(k_delay, (n, n))
     hold = no_hold
     if kind == "partition":
         side = params.cluster_group[jnp.asarray(topology.cluster_of)]
@@ -361,11 +361,11 @@ def run_rounds(
     Returns the draws and outcomes stacked over rounds (leading axis). Used by tests,
     replay and the reference comparison; the engine inlines the same two calls.
     """
-    scenario_key, rounds_key = jax.random.split(key)
+    scenario_key, rounds_key = rng.split(key, 2)
     scenario = draw_scenario(scenario_key, topology, scheduler)
 
     def one_round(clock, index):
-        draws = draw_round(jax.random.fold_in(rounds_key, index), topology, scheduler, scenario, quorum)
+        draws = draw_round(rng.fold_in(rounds_key, index), topology, scheduler, scenario, quorum)
         outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum)
         return outcome.end_time, (draws, outcome)
 

@@ -1,0 +1,90 @@
+"""Counter-based random numbers: a keyed integer hash, cheap to compile and to run.
+
+A key is a ``uint32[2]`` array. ``fold_in(key, i)`` derives independent child keys (per
+scenario, per round, per purpose), so any scenario can be rerun alone from
+``fold_in(seed_key(seed), scenario)`` and gives exactly its lane of a batched run: every
+number depends only on (key, position), never on the batch.
+
+The generator hashes ``(key, counter)`` with three rounds of the murmur3 32-bit finaliser,
+injecting the two key words between rounds. It is a statistical generator for
+simulation, not a cryptographic one: for a fixed key the map counter -> bits is a
+bijection (no repeats within a stream of 2**32 numbers), and tests check moments,
+uniformity (Kolmogorov-Smirnov) and correlations between neighbouring counters and
+sibling keys. Uniform floats carry 24 random bits. Compared with JAX's threefry it
+compiles in a fraction of the time and draws several times faster on a CPU (see
+``benchmarks/``), which matters because random draws dominate a simulated round.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_GOLDEN = np.uint32(0x9E3779B9)
+_M1 = np.uint32(0x85EBCA6B)
+_M2 = np.uint32(0xC2B2AE35)
+
+
+def _fmix32(x: jax.Array) -> jax.Array:
+    x = x ^ (x >> 16)
+    x = x * _M1
+    x = x ^ (x >> 13)
+    x = x * _M2
+    return x ^ (x >> 16)
+
+
+def seed_key(seed: int | jax.Array) -> jax.Array:
+    """The root key of a seed (any integer in [0, 2**32))."""
+    seed = jnp.asarray(seed, jnp.uint32)
+    return jnp.stack([_fmix32(seed ^ _M1), _fmix32(seed + _GOLDEN)])
+
+
+def fold_in(key: jax.Array, data: int | jax.Array) -> jax.Array:
+    """A child key for ``data`` (an integer): distinct data give unrelated keys."""
+    data = jnp.asarray(data, jnp.uint32)
+    first = _fmix32(key[0] ^ _fmix32(data * _GOLDEN + _M2))
+    second = _fmix32(key[1] + _fmix32(data ^ _M1) * _GOLDEN)
+    return jnp.stack([first, second])
+
+
+def split(key: jax.Array, num: int) -> list[jax.Array]:
+    """``num`` child keys (fold_in with 0..num-1)."""
+    return [fold_in(key, i) for i in range(num)]
+
+
+def bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """uint32 random bits of the given shape."""
+    size = int(np.prod(shape, dtype=np.int64))
+    counter = jnp.arange(size, dtype=jnp.uint32)
+    x = _fmix32(counter * _GOLDEN + key[0])
+    x = _fmix32(x ^ key[1])
+    x = _fmix32(x + (key[0] ^ _M2))
+    return x.reshape(shape)
+
+
+def uniform(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """float32 uniform on [0, 1), 24 random bits."""
+    return (bits(key, shape) >> 8).astype(jnp.float32) * np.float32(2.0**-24)
+
+
+def exponential(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """float32 standard exponential (mean 1)."""
+    return -jnp.log1p(-uniform(key, shape))
+
+
+def pareto(key: jax.Array, index: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """float32 Pareto with shape ``index`` on [1, inf): density index / x**(index + 1)."""
+    return jnp.exp(exponential(key, shape) / index)
+
+
+def normal(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+    """float32 standard normal by Box-Muller on two uniform streams."""
+    u1 = 1.0 - uniform(fold_in(key, 0), shape)  # in (0, 1]: log is finite
+    u2 = uniform(fold_in(key, 1), shape)
+    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(np.float32(2 * np.pi) * u2)
+
+
+def rank(key: jax.Array, size: int) -> jax.Array:
+    """A uniformly random permutation's ranks: ``rank < k`` picks k of ``size`` at random."""
+    return jnp.argsort(jnp.argsort(uniform(key, (size,))))

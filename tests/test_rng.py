@@ -1,0 +1,69 @@
+"""Tests of ftsgd_jax.rng: the counter-based generator's statistics and reproducibility."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from ftsgd_jax import rng
+
+N = 200_000
+
+
+def test_uniform_passes_kolmogorov_smirnov_and_moments():
+    u = np.asarray(rng.uniform(rng.seed_key(1), (N,)), np.float64)
+    assert 0.0 <= u.min() and u.max() < 1.0
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / N)
+
+
+@pytest.mark.parametrize("lag", [1, 2, 7, 64])
+def test_neighbouring_counters_are_uncorrelated(lag):
+    u = np.asarray(rng.uniform(rng.seed_key(2), (N,)), np.float64)
+    r = np.corrcoef(u[:-lag], u[lag:])[0, 1]
+    assert abs(r) < 5 / np.sqrt(N)
+
+
+def test_sibling_keys_are_uncorrelated_and_differ():
+    root = rng.seed_key(3)
+    a = np.asarray(rng.uniform(rng.fold_in(root, 0), (N,)), np.float64)
+    b = np.asarray(rng.uniform(rng.fold_in(root, 1), (N,)), np.float64)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(N)
+    seeds = np.asarray(jax.vmap(rng.seed_key)(jnp.arange(1000)))
+    assert len({tuple(k) for k in seeds}) == 1000
+
+
+def test_bits_are_a_bijection_of_the_counter():
+    b = np.asarray(rng.bits(rng.seed_key(4), (1 << 16,)))
+    assert len(np.unique(b)) == b.size
+    # every bit position is fair
+    ones = np.unpackbits(b.view(np.uint8)).reshape(-1, 32).mean(0)
+    assert np.all(np.abs(ones - 0.5) < 5 * 0.5 / np.sqrt(b.size))
+
+
+def test_exponential_normal_and_pareto_have_their_laws():
+    key = rng.seed_key(5)
+    e = np.asarray(rng.exponential(rng.fold_in(key, 0), (N,)), np.float64)
+    assert stats.kstest(e, "expon").pvalue > 1e-3
+    z = np.asarray(rng.normal(rng.fold_in(key, 1), (N,)), np.float64)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    p = np.asarray(rng.pareto(rng.fold_in(key, 2), 2.5, (N,)), np.float64)
+    assert stats.kstest(p, stats.pareto(2.5).cdf).pvalue > 1e-3
+
+
+def test_rank_is_a_uniform_permutation():
+    ranks = np.asarray(jax.vmap(lambda i: rng.rank(rng.fold_in(rng.seed_key(6), i), 4))(jnp.arange(4000)))
+    assert np.all(np.sort(ranks, axis=1) == np.arange(4))
+    first = np.bincount(ranks[:, 0], minlength=4)
+    assert stats.chisquare(first).pvalue > 1e-3
+
+
+def test_same_key_same_numbers_inside_and_outside_jit_and_vmap():
+    key = rng.fold_in(rng.seed_key(7), 3)
+    plain = np.asarray(rng.uniform(key, (5, 3)))
+    jitted = np.asarray(jax.jit(lambda k: rng.uniform(k, (5, 3)))(key))
+    keys = jax.vmap(lambda i: rng.fold_in(rng.seed_key(7), i))(jnp.arange(5))
+    lane = np.asarray(jax.vmap(lambda k: rng.uniform(k, (5, 3)))(keys))[3]
+    np.testing.assert_array_equal(plain, jitted)
+    np.testing.assert_array_equal(plain, lane)

@@ -1,0 +1,199 @@
+"""Tests of ftsgd_jax.schedule: time stamps -> collects, messages, views, end times."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ftsgd_jax import rng
+from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.model import Topology, majority_condition
+from ftsgd_jax.schedule import (
+    SCHEDULERS,
+    TICKS_PER_UNIT,
+    adversary_favoured,
+    make_scheduler,
+)
+from scenarios import CONFIGS, batched_runner
+
+FINITE_DELAYS = {"sync", "random", "heavy_tail", "straggler", "adversarial"}
+ROUNDS = 4
+
+
+def _np(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+def _sample(config, wait, seed, crashes):
+    sizes, kind, pattern, quorum = config
+    run = batched_runner(sizes, kind, pattern, ROUNDS, wait, quorum)
+    limit = run.topology.m if pattern == "clusters" else run.topology.n
+    crashes = 0 if pattern == "none" else min(crashes, limit)
+    return run.topology, _np(run(seed, 16, crashes))
+
+
+config_ids = [f"{kind}-{pattern}-{quorum}-{'x'.join(map(str, sizes))}" for sizes, kind, pattern, quorum in CONFIGS]
+runtime_draws = given(seed=st.integers(0, 2**31 - 1), crashes=st.integers(0, 4))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_ids)
+@pytest.mark.parametrize("wait", [False, True], ids=["nowait", "wait"])
+@runtime_draws
+def test_of_two_mates_that_both_collected_one_read_the_other(config, wait, seed, crashes):
+    topo, (crash_time, _, out) = _sample(config, wait, seed, crashes)
+    collected = (out.collect_end <= crash_time[:, None, :]) & np.isfinite(out.collect_end)
+    both = collected[..., :, None] & collected[..., None, :] & topo.same_cluster
+    one_read_other = out.collect | np.swapaxes(out.collect, -1, -2)
+    assert np.all(one_read_other[both])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_ids)
+@runtime_draws
+def test_views_of_one_round_pairwise_intersect_under_the_quorum_wait(config, seed, crashes):
+    _, (_, _, out) = _sample(config, True, seed, crashes)
+    view = out.view.astype(np.int32)
+    shared = np.einsum("srpj,srqj->srpq", view, view)
+    both_finished = out.finished[..., :, None] & out.finished[..., None, :]
+    assert np.all(shared[both_finished] > 0)
+
+
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c[1] in FINITE_DELAYS], ids=lambda c: c[1])
+@runtime_draws
+def test_with_finite_delays_a_process_is_blocked_only_when_the_majority_condition_fails(config, seed, crashes):
+    topo, (crash_time, _, out) = _sample(config, True, seed, crashes)
+    majority = np.asarray(majority_condition(jnp.asarray(crash_time), topo, config[3]))
+    assert not np.any(out.blocked.any(axis=(1, 2)) & majority)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_ids)
+@pytest.mark.parametrize("wait", [False, True], ids=["nowait", "wait"])
+@runtime_draws
+def test_no_step_after_a_crash(config, wait, seed, crashes):
+    _, (crash_time, _, out) = _sample(config, wait, seed, crashes)
+    kappa = crash_time[:, None, :]
+    late_write = out.write_time > kappa
+    # nobody reads a value written after the writer crashed
+    assert not np.any(out.collect & late_write[..., None, :])
+    assert not np.any(out.sent & (out.send_time > kappa[..., :, None]))
+    assert not np.any(out.finished & (out.end_time > kappa))
+    assert not np.any(out.finished & late_write)
+
+
+def test_the_property_configurations_cover_every_scheduler_and_crash_pattern():
+    assert {c[1] for c in CONFIGS} == set(SCHEDULERS)
+    assert {c[2] for c in CONFIGS} == {"none", "random", "initial", "clusters"}
+
+
+def test_initial_crashes_without_majority_block_every_live_process():
+    run = batched_runner((1, 1, 1, 1, 1), "random", "initial", 3, True, "weighted")
+    crash_time, _, out = _np(run(0, 16, 3))
+    live = np.isinf(crash_time)
+    assert np.all(out.blocked[:, 0][live]) and not np.any(out.finished[:, 0][live])
+
+
+@pytest.mark.parametrize("quorum", ["weighted", "count"])
+def test_partition_without_majority_side_blocks_everyone(quorum):
+    run = batched_runner((2, 2, 2, 2), "partition", "none", 3, True, quorum, groups=((0, 1), (2, 3)))
+    _, _, out = _np(run(0, 8, 0))
+    assert np.all(out.blocked[:, -1]) and not np.any(out.finished[:, 1:])
+
+
+def test_partition_with_majority_side_blocks_only_the_minority():
+    run = batched_runner((2, 2, 2, 2), "partition", "none", 3, True, "weighted", groups=((0, 1, 2), (3,)))
+    _, _, out = _np(run(0, 8, 0))
+    minority = run.topology.cluster_of == 3
+    assert np.all(out.blocked[:, -1][:, minority]) and np.all(out.finished[:, :, ~minority])
+
+
+def test_partition_that_heals_lets_everyone_finish():
+    run = batched_runner((2, 2, 2, 2), "partition", "none", 3, True, "weighted", groups=((0, 1), (2, 3)), until=25.0)
+    _, _, out = _np(run(0, 8, 0))
+    assert np.all(out.finished) and np.all(out.end_time[:, 0] >= 25.0)
+
+
+def test_a_crash_cuts_some_broadcast_part_way():
+    run = batched_runner((2, 2, 2, 2), "random", "random", 6, False, "weighted")
+    crash_time, _, out = _np(run(3, 64, 3))
+    others = ~run.topology.same_cluster
+    sent_some = (out.sent & others).any(-1)
+    sent_all = (out.sent | ~others).all(-1)
+    partial = sent_some & ~sent_all
+    assert partial.any()
+    # partial broadcasts come only from processes that crashed in that round
+    s, r, p = np.nonzero(partial)
+    assert np.all(np.isfinite(crash_time[s, p])) and not np.any(out.finished[s, r, p])
+
+
+def test_sync_views_are_complete_and_rounds_lockstep():
+    run = batched_runner((3, 2, 1), "sync", "none", 4, False, "weighted")
+    _, _, out = _np(run(0, 2, 0))
+    assert np.all(out.view)
+    np.testing.assert_array_equal(out.end_time[0], np.arange(1, 5)[:, None] * np.ones(6))
+
+
+def test_self_only_views_hold_at_most_the_own_cluster():
+    run = batched_runner((3, 2, 1), "self_only", "none", 3, False, "weighted")
+    _, _, out = _np(run(0, 8, 0))
+    assert not np.any(out.view & ~run.topology.same_cluster)
+    assert np.all(out.finished)
+
+
+def test_random_clocks_drift_and_stamps_sit_on_the_grid():
+    run = batched_runner((3, 2, 1), "random", "none", 5, False, "weighted")
+    _, draws, out = _np(run(0, 4, 0))
+    assert len(np.unique(out.end_time[:, -1])) > 4
+    for stamps in (draws.compute, draws.read_offset, draws.delay, out.end_time):
+        np.testing.assert_array_equal(stamps * TICKS_PER_UNIT, np.round(stamps * TICKS_PER_UNIT))
+    assert np.all(draws.compute > 0)
+
+
+def test_straggler_slows_exactly_the_chosen_count():
+    run = batched_runner((4, 4), "straggler", "none", 20, False, "weighted", stragglers=2, slowdown=50.0)
+    _, draws, _ = _np(run(0, 4, 0))
+    mean_compute = draws.compute.mean(axis=1)
+    slow = mean_compute > 10
+    assert np.all(slow.sum(-1) == 2)
+
+
+def test_adversary_hears_from_minimal_quorums_that_differ():
+    topo = Topology((1, 1, 1, 1, 1))
+    favoured = adversary_favoured(topo, "weighted")
+    assert np.all(favoured.sum(1) == 3)
+    assert len({tuple(row) for row in favoured}) == topo.m
+
+
+def test_same_seed_gives_identical_arrays_and_a_lane_reruns_alone():
+    run = batched_runner((2, 3, 1), "heavy_tail", "random", 4, True, "count")
+    first, second = _np(run(11, 6, 2)), _np(run(11, 6, 2))
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(second)):
+        np.testing.assert_array_equal(a, b)
+    lane = 4
+    alone = _np(run.one(rng.fold_in(rng.seed_key(11), lane), 2))
+    for batched, single in zip(jax.tree.leaves(first), jax.tree.leaves(alone)):
+        np.testing.assert_array_equal(batched[lane], single)
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "field"),
+    [
+        ("randm", {}, "schedule.kind"),
+        ("random", {"delay_mean": -1.0}, "schedule.delay_mean"),
+        ("random", {"read_mean": -0.5}, "schedule.read_mean"),
+        ("random", {"compute_mean": 0.0}, "schedule.compute_mean"),
+        ("random", {"delay_man": 1.0}, "schedule.delay_man"),
+        ("heavy_tail", {"tail_index": 1.0}, "schedule.tail_index"),
+        ("straggler", {"stragglers": 9}, "schedule.stragglers"),
+        ("partition", {"groups": [[0], [1]]}, "schedule.groups"),
+        ("random", {"delay_mean": "fast"}, "schedule.delay_mean"),
+    ],
+)
+def test_bad_schedule_settings_name_the_field(kind, settings, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        make_scheduler(kind, Topology((2, 2, 2)), **settings)
+
+
+def test_misspelt_key_gets_a_suggestion():
+    with pytest.raises(ConfigError, match="did you mean 'delay_mean'"):
+        make_scheduler("random", Topology((2, 2)), delay_man=1.0)
