@@ -1,0 +1,787 @@
+"""The objective functions Q: loss, exact gradient, unbiased stochastic gradient, known optimum.
+
+One job: turn the ``[objective]`` section of a config into an :class:`Objective`, a JAX
+pytree whose pure methods the algorithms call (``loss``, ``grad``, ``stochastic_grad``).
+The data (Hessian diagonal, data matrix, labels, ...) are array leaves; the kind, the
+dimension and every scalar constant are static, so an objective can be closed over or
+passed through ``jit`` and a sweep compiles once per objective.
+
+Kinds (DESIGN.md §5) and the choices made here (CHOICE marks what the design left open):
+
+``quadratic``
+    ``Q(x) = 1/2 sum_i h_i (x_i - x*_i)^2`` with ``h = linspace(mu, L, dim)`` and ``Q* = 0``.
+    Noise: ``G = grad Q + N(0, sigma^2/dim I)``, so ``E||G - grad Q||^2 = sigma^2`` exactly.
+    CHOICE: ``x_star`` is a scalar fill (default 1.0), an explicit list, or ``"random"``
+    (standard normal per coordinate, drawn from ``data_seed``).
+``logistic``
+    ``Q(x) = mean_i log(1 + exp(-b_i a_i^T x)) + lam/2 ||x||^2``, ``b_i in {-1, +1}``, no
+    intercept (add a constant feature to the data for one). Noise: the gradient on ``batch``
+    samples drawn uniformly with replacement. Data: synthetic (CHOICE: ``a_i ~ N(0, I/d)``,
+    labels ``sign(a_i^T w)`` for a planted ``w ~ N(0, I)``, each flipped with probability
+    ``label_noise``), or a LIBSVM file (``path``). ``x*`` unknown; ``mu = lam``; CHOICE:
+    ``L = lambda_max(A^T A / N)/4 + lam`` (at most ``max||a_i||^2/4 + lam``; the latter is
+    used when both sides of ``A`` exceed 2048).
+``double_well``
+    The impossibility function of DESIGN.md §3. CHOICE for ``dim > 1``: the separable sum
+    ``Q(x) = sum_i q(x_i)``, ``q(x) = -exp(-(x-1)^2) - exp(-(x+1)^2)``, so every coordinate
+    has its own two wells at ``+-x_m`` (``x_m ~ 0.9575``, slightly inside +-1 because the wells
+    attract each other) and ``x0 = 0`` is a critical point (a maximum). ``x_star = None``
+    (not unique); ``q_star = dim * q(x_m)``, found by Newton's method in float64.
+    Noise as for ``quadratic``.
+``mlp``
+    CHOICE: regression with a one-hidden-layer tanh network
+    ``f(a) = w2^T tanh(W1 a + b1) + b2`` and loss ``mean 1/2 (f(a_i) - y_i)^2`` on data from a
+    teacher network of the same shape (``a_i ~ N(0, I)``, ``y_i = teacher(a_i) + target_noise
+    * N(0, 1)``). Parameters flattened as ``[W1 (row-major), b1, w2, b2]``, so
+    ``dim = hidden * (inputs + 2) + 1`` (derived; a given ``dim`` must equal it). ``x0`` is a
+    fixed small random init from ``data_seed`` (weights ``init_scale * N(0, 1/fan_in)``,
+    biases 0), the same for every process. Minibatch noise as for ``logistic``.
+
+Data are generated with NumPy from ``data_seed`` (independent streams for data, planted
+parameters and init), so an objective does not depend on the run seed unless
+``data_seed = "run"`` asks for it. Arrays take JAX's default float dtype at construction
+(float32, or float64 under ``jax.enable_x64``).
+
+Random keys: ``stochastic_grad`` takes a ``ftsgd_jax.rng`` key (``uint32[2]``), the
+package's counter-based generator, and vmaps over ``x`` and ``key``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ftsgd_jax import rng
+from ftsgd_jax.errors import ConfigError, choice, closest
+
+Array = jax.Array
+
+KINDS = ("quadratic", "logistic", "double_well", "mlp")
+
+#: Defaults of every key, per kind. ``0`` for ``logistic.dim``/``samples`` and ``mlp.dim``
+#: means "automatic" (see :func:`objective_defaults`).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quadratic": {
+        "kind": "quadratic", "dim": 10, "mu": 1.0, "L": 1.0, "sigma": 1.0,
+        "x0": 0.0, "x_star": 1.0, "data_seed": 0,
+    },
+    "logistic": {
+        "kind": "logistic", "dim": 0, "samples": 0, "batch": 16, "lam": 0.01,
+        "label_noise": 0.1, "data_seed": 0, "path": "", "x0": 0.0,
+    },
+    "double_well": {"kind": "double_well", "dim": 1, "sigma": 1.0, "x0": 0.0},
+    "mlp": {
+        "kind": "mlp", "dim": 0, "inputs": 4, "hidden": 16, "samples": 512, "batch": 16,
+        "target_noise": 0.1, "init_scale": 0.5, "data_seed": 0,
+    },
+}
+
+#: The keys each kind accepts.
+OBJECTIVE_KEYS: dict[str, tuple[str, ...]] = {kind: tuple(d) for kind, d in _DEFAULTS.items()}
+
+_SYNTH_DIM = 10          # logistic synthetic data when dim = 0
+_SYNTH_SAMPLES = 512     # logistic synthetic data when samples = 0
+_MAX_DIM = 1 << 24
+_MAX_ENTRIES = 1 << 26   # dense data matrix cap (samples * dim), 256 MiB in float32
+_MAX_BATCH = 1 << 20
+_EIG_SIDE = 2048         # largest Gram matrix side for the exact logistic L
+
+
+def objective_defaults(kind: str) -> dict[str, Any]:
+    """Every key of ``kind`` with its default, for writing a complete manifest.
+
+    ``0`` means automatic for ``logistic.dim`` (10 for synthetic data, the file's largest
+    feature index for a file), ``logistic.samples`` (512 synthetic, all rows of a file) and
+    ``mlp.dim`` (``hidden * (inputs + 2) + 1``). ``Objective.config`` gives the resolved values.
+    """
+    choice("objective.kind", kind, KINDS)
+    return dict(_DEFAULTS[kind])
+
+
+# --------------------------------------------------------------------------- the pytree
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Objective:
+    """An objective Q. Build with :func:`make_objective`.
+
+    Static fields: ``kind``, ``dim``, ``noise`` (``"gaussian"`` or ``"minibatch"``),
+    ``sigma`` (total noise standard deviation, gaussian kinds; else None), ``batch``
+    (minibatch kinds; else None), ``mu``/``L`` (strong convexity / smoothness constants
+    where known, else None), ``q_star`` (optimal value where known), ``bound`` (see
+    :meth:`grad_bound`), ``info`` (kind-specific derived facts, see :attr:`facts`),
+    ``spec`` (the resolved config). Array fields: ``x0`` (d,), ``x_star`` (d,) or None,
+    ``data`` (dict of arrays).
+    """
+
+    kind: str
+    dim: int
+    noise: str
+    sigma: float | None
+    batch: int | None
+    mu: float | None
+    L: float | None
+    q_star: float | None
+    bound: tuple[float, float] | None
+    info: tuple[tuple[str, Any], ...]
+    spec: tuple[tuple[str, Any], ...]
+    x0: Array
+    x_star: Array | None
+    data: dict[str, Array]
+
+    # The methods go through jitted module functions (the objective is a pytree argument),
+    # so an eager call compiles once instead of dispatching op by op; under an outer
+    # jit/vmap/grad they simply inline.
+
+    def loss(self, x: Array) -> Array:
+        """Q(x), a scalar."""
+        return _loss(self, x)
+
+    def grad(self, x: Array) -> Array:
+        """The exact gradient of Q at x, shape (d,)."""
+        return _grad(self, x)
+
+    def stochastic_grad(self, x: Array, key: Array) -> Array:
+        """An unbiased stochastic gradient G(x, key), shape (d,). Pure; vmaps over x and key."""
+        return _stochastic_grad(self, x, key)
+
+    def noise_variance(self, x: Array) -> Array:
+        """``E||G(x) - grad Q(x)||^2`` exactly: ``sigma^2`` for gaussian kinds; for minibatch
+        kinds ``mean_i ||g_i(x) - grad(x)||^2 / batch`` over the per-sample gradients g_i."""
+        return _noise_variance(self, x)
+
+    @property
+    def g_max(self) -> float | None:
+        """A bound on ``||grad Q||`` over all of R^d where one exists (double_well, and
+        logistic with lam = 0), else None. For minibatch kinds it bounds ``||G||`` too."""
+        if self.bound is None or self.bound[1] != 0.0:
+            return None
+        return self.bound[0]
+
+    def grad_bound(self, radius: float, tail: float | None = None) -> float | None:
+        """A bound on the gradient norm over the ball ``||x - x0|| <= radius``; None for mlp.
+
+        With ``tail=None`` it bounds ``||grad Q(x)||``. For minibatch kinds the same number
+        bounds every stochastic gradient ``||G(x)||`` surely. For gaussian kinds the noise is
+        unbounded; with ``tail = delta`` in (0, 1) the result bounds ``||G(x)||`` with
+        probability at least ``1 - delta`` per draw, by Gaussian concentration of the
+        ``(sigma/sqrt(d))``-Lipschitz norm: ``||noise|| <= sigma (1 + sqrt(2 ln(1/delta) / d))``.
+        Host-side helper (plain floats); fine to call under ``jit`` as the fields are static.
+        """
+        if self.bound is None:
+            return None
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        c0, c1 = self.bound
+        total = c0 + c1 * radius
+        if tail is not None and self.noise == "gaussian":
+            if not 0.0 < tail < 1.0:
+                raise ValueError(f"tail must be in (0, 1), got {tail}")
+            total += self.sigma * (1.0 + math.sqrt(2.0 * math.log(1.0 / tail) / self.dim))
+        return total
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved ``[objective]`` section (every key; automatic values filled in)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.spec}
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """Kind-specific derived facts, e.g. ``minimizer`` for double_well (minima at
+        ``+-minimizer`` per coordinate) and ``a_max`` (largest ``||a_i||``) for logistic."""
+        return dict(self.info)
+
+
+jax.tree_util.register_dataclass(
+    Objective,
+    data_fields=["x0", "x_star", "data"],
+    meta_fields=["kind", "dim", "noise", "sigma", "batch", "mu", "L", "q_star", "bound", "info", "spec"],
+)
+
+
+class _KindFns(NamedTuple):
+    loss: Callable[[Objective, Array], Array]
+    grad: Callable[[Objective, Array], Array]
+    stochastic_grad: Callable[[Objective, Array, Array], Array]
+    noise_variance: Callable[[Objective, Array], Array]
+
+
+@jax.jit
+def _loss(obj: Objective, x: Array) -> Array:
+    return _FNS[obj.kind].loss(obj, _as_x(obj, x))
+
+
+@jax.jit
+def _grad(obj: Objective, x: Array) -> Array:
+    return _FNS[obj.kind].grad(obj, _as_x(obj, x))
+
+
+@jax.jit
+def _stochastic_grad(obj: Objective, x: Array, key: Array) -> Array:
+    return _FNS[obj.kind].stochastic_grad(obj, _as_x(obj, x), key)
+
+
+@jax.jit
+def _noise_variance(obj: Objective, x: Array) -> Array:
+    return _FNS[obj.kind].noise_variance(obj, _as_x(obj, x))
+
+
+def _as_x(obj: Objective, x: Array) -> Array:
+    """x as a float array of shape (dim,); shape errors surface at trace time, not as NaNs."""
+    x = jnp.asarray(x)
+    if x.shape != (obj.dim,):
+        raise ValueError(f"{obj.kind} objective expects x of shape ({obj.dim},), got {x.shape}")
+    return x.astype(jnp.promote_types(x.dtype, obj.x0.dtype))
+
+
+def _float_dtype():
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+def _arr(a) -> Array:
+    return jnp.asarray(np.asarray(a, np.float64), dtype=_float_dtype())
+
+
+# ------------------------------------------------------------------ gaussian-noise kinds
+
+
+def _gaussian_sgrad(obj: Objective, x: Array, key: Array) -> Array:
+    # Per-coordinate variance sigma^2/d makes the TOTAL variance sigma^2, independent of d.
+    noise = rng.normal(key, x.shape).astype(x.dtype)
+    return _FNS[obj.kind].grad(obj, x) + (obj.sigma / math.sqrt(obj.dim)) * noise
+
+
+def _gaussian_variance(obj: Objective, x: Array) -> Array:
+    return jnp.asarray(obj.sigma**2, dtype=x.dtype)
+
+
+def _quad_loss(obj: Objective, x: Array) -> Array:
+    return 0.5 * jnp.sum(obj.data["h"] * (x - obj.x_star) ** 2)
+
+
+def _quad_grad(obj: Objective, x: Array) -> Array:
+    return obj.data["h"] * (x - obj.x_star)
+
+
+def _dw_q(x, exp=jnp.exp):
+    """The 1-d double well q; ``exp`` lets the float64 NumPy construction share the formula."""
+    return -exp(-((x - 1.0) ** 2)) - exp(-((x + 1.0) ** 2))
+
+
+def _dw_dq(x, exp=jnp.exp):
+    return 2.0 * (x - 1.0) * exp(-((x - 1.0) ** 2)) + 2.0 * (x + 1.0) * exp(-((x + 1.0) ** 2))
+
+
+def _dw_d2q(x, exp=jnp.exp):
+    u, v = x - 1.0, x + 1.0
+    return (2.0 - 4.0 * u**2) * exp(-(u**2)) + (2.0 - 4.0 * v**2) * exp(-(v**2))
+
+
+def _dw_loss(obj: Objective, x: Array) -> Array:
+    return jnp.sum(_dw_q(x))
+
+
+def _dw_grad(obj: Objective, x: Array) -> Array:
+    return _dw_dq(x)
+
+
+# ------------------------------------------------------------------- minibatch kinds
+
+
+def _minibatch_indices(obj: Objective, key: Array) -> Array:
+    n = obj.data["A"].shape[0]
+    return jnp.minimum((rng.uniform(key, (obj.batch,)) * n).astype(jnp.int32), n - 1)
+
+
+def _logistic_data_grad(x: Array, A: Array, b: Array) -> Array:
+    """Gradient of mean_i log(1 + exp(-b_i a_i^T x)) over the rows given."""
+    weights = -b * jax.nn.sigmoid(-b * (A @ x))
+    return A.T @ weights / A.shape[0]
+
+
+def _logistic_loss(obj: Objective, x: Array) -> Array:
+    A, b, lam = obj.data["A"], obj.data["b"], obj.config["lam"]
+    # logaddexp(0, -z) = log(1 + e^{-z}) without overflow for large |z|.
+    return jnp.mean(jnp.logaddexp(0.0, -b * (A @ x))) + 0.5 * lam * jnp.dot(x, x)
+
+
+def _logistic_grad(obj: Objective, x: Array) -> Array:
+    return _logistic_data_grad(x, obj.data["A"], obj.data["b"]) + obj.config["lam"] * x
+
+
+def _logistic_sgrad(obj: Objective, x: Array, key: Array) -> Array:
+    idx = _minibatch_indices(obj, key)
+    return _logistic_data_grad(x, obj.data["A"][idx], obj.data["b"][idx]) + obj.config["lam"] * x
+
+
+def _logistic_variance(obj: Objective, x: Array) -> Array:
+    A, b = obj.data["A"], obj.data["b"]
+    per_sample = (-b * jax.nn.sigmoid(-b * (A @ x)))[:, None] * A
+    return _spread(per_sample) / obj.batch
+
+
+def _spread(per_sample: Array) -> Array:
+    """mean_i ||g_i - mean g||^2: the variance of one uniformly drawn sample gradient."""
+    return jnp.mean(jnp.sum((per_sample - per_sample.mean(axis=0)) ** 2, axis=1))
+
+
+def _mlp_shapes(obj: Objective) -> tuple[int, int]:
+    cfg = obj.config
+    return cfg["inputs"], cfg["hidden"]
+
+
+def _mlp_unflatten(theta: Array, inputs: int, hidden: int):
+    """Split the flat vector into (W1 (hidden, inputs), b1 (hidden,), w2 (hidden,), b2 ())."""
+    k = hidden * inputs
+    W1 = theta[:k].reshape(hidden, inputs)
+    return W1, theta[k:k + hidden], theta[k + hidden:k + 2 * hidden], theta[k + 2 * hidden]
+
+
+def _mlp_predict(theta: Array, A: Array, inputs: int, hidden: int) -> Array:
+    W1, b1, w2, b2 = _mlp_unflatten(theta, inputs, hidden)
+    return jnp.tanh(A @ W1.T + b1) @ w2 + b2
+
+
+def _mlp_data_loss(theta: Array, A: Array, y: Array, inputs: int, hidden: int) -> Array:
+    return 0.5 * jnp.mean((_mlp_predict(theta, A, inputs, hidden) - y) ** 2)
+
+
+def _mlp_loss(obj: Objective, x: Array) -> Array:
+    return _mlp_data_loss(x, obj.data["A"], obj.data["y"], *_mlp_shapes(obj))
+
+
+def _mlp_grad(obj: Objective, x: Array) -> Array:
+    return jax.grad(_mlp_data_loss)(x, obj.data["A"], obj.data["y"], *_mlp_shapes(obj))
+
+
+def _mlp_sgrad(obj: Objective, x: Array, key: Array) -> Array:
+    idx = _minibatch_indices(obj, key)
+    return jax.grad(_mlp_data_loss)(x, obj.data["A"][idx], obj.data["y"][idx], *_mlp_shapes(obj))
+
+
+def _mlp_variance(obj: Objective, x: Array) -> Array:
+    inputs, hidden = _mlp_shapes(obj)
+
+    def one(a, y):
+        return jax.grad(_mlp_data_loss)(x, a[None], y[None], inputs, hidden)
+
+    return _spread(jax.vmap(one)(obj.data["A"], obj.data["y"])) / obj.batch
+
+
+_FNS: dict[str, _KindFns] = {
+    "quadratic": _KindFns(_quad_loss, _quad_grad, _gaussian_sgrad, _gaussian_variance),
+    "double_well": _KindFns(_dw_loss, _dw_grad, _gaussian_sgrad, _gaussian_variance),
+    "logistic": _KindFns(_logistic_loss, _logistic_grad, _logistic_sgrad, _logistic_variance),
+    "mlp": _KindFns(_mlp_loss, _mlp_grad, _mlp_sgrad, _mlp_variance),
+}
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _range_text(gt=None, ge=None, lt=None, le=None) -> str:
+    parts = [f"> {gt}" if gt is not None else "", f">= {ge}" if ge is not None else "",
+             f"< {lt}" if lt is not None else "", f"<= {le}" if le is not None else ""]
+    return " and ".join(p for p in parts if p)
+
+
+def _int(field: str, value: Any, ge: int, le: int | None = None) -> int:
+    rng = _range_text(ge=ge, le=le)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(field, f"must be an integer {rng}, got {value!r}")
+    if value < ge or (le is not None and value > le):
+        raise ConfigError(field, f"must be an integer {rng}, got {value}")
+    return int(value)
+
+
+def _real(field: str, value: Any, *, gt=None, ge=None, lt=None) -> float:
+    rng = _range_text(gt=gt, ge=ge, lt=lt)
+    want = f"must be a finite number {rng}".rstrip()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(field, f"{want}, got {value!r}")
+    if (gt is not None and value <= gt) or (ge is not None and value < ge) or (lt is not None and value >= lt):
+        raise ConfigError(field, f"{want}, got {value}")
+    return float(value)
+
+
+def _fill(field: str, value: Any) -> float | tuple[float, ...]:
+    """A scalar fill or an explicit list of numbers (its length is checked against dim later)."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ConfigError(field, "must be a number or a non-empty list of numbers, got []")
+        return tuple(_real(f"{field}[{i}]", v) for i, v in enumerate(value))
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(field, f"must be a finite number or a list of numbers, got {value!r}")
+    return float(value)
+
+
+def _x_star(field: str, value: Any) -> float | tuple[float, ...] | str:
+    if isinstance(value, str):
+        if value != "random":
+            raise ConfigError(field, f"must be a number, a list of numbers or 'random', got {value!r}")
+        return value
+    return _fill(field, value)
+
+
+def _data_seed(field: str, value: Any) -> int | str:
+    if isinstance(value, str):
+        if value != "run":
+            raise ConfigError(field, f"must be an integer >= 0 or 'run' (use the run seed), got {value!r}")
+        return value
+    return _int(field, value, ge=0)
+
+
+def _path(field: str, value: Any) -> str:
+    if not isinstance(value, (str, Path)):
+        raise ConfigError(field, f"must be a file path string ('' for synthetic data), got {value!r}")
+    return str(value)
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "dim": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
+    "samples": lambda f, v: _int(f, v, ge=1, le=_MAX_ENTRIES),
+    "batch": lambda f, v: _int(f, v, ge=1, le=_MAX_BATCH),
+    "inputs": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
+    "hidden": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
+    "mu": lambda f, v: _real(f, v, gt=0),
+    "L": lambda f, v: _real(f, v, gt=0),
+    "sigma": lambda f, v: _real(f, v, ge=0),
+    "lam": lambda f, v: _real(f, v, ge=0),
+    "label_noise": lambda f, v: _real(f, v, ge=0, lt=0.5),
+    "target_noise": lambda f, v: _real(f, v, ge=0),
+    "init_scale": lambda f, v: _real(f, v, gt=0),
+    "x0": _fill,
+    "x_star": _x_star,
+    "data_seed": _data_seed,
+    "path": _path,
+}
+
+# Keys whose 0 means "automatic" and so skip the >= 1 check.
+_AUTO_ZERO = {("logistic", "dim"), ("logistic", "samples"), ("mlp", "dim")}
+
+
+def _is_int_zero(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value == 0
+
+
+def _validate(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and every value checked; unknown keys rejected with a hint."""
+    allowed = OBJECTIVE_KEYS[kind]
+    for key in spec:
+        if not isinstance(key, str):
+            raise ConfigError("objective", f"keys must be strings, got {key!r}")
+        if key not in allowed:
+            others = [k for k, keys in OBJECTIVE_KEYS.items() if key in keys]
+            where = f" (it belongs to kind {', '.join(map(repr, others))})" if others else ""
+            raise ConfigError(
+                f"objective.{key}",
+                f"unknown key for kind {kind!r}; allowed: {', '.join(allowed)}{closest(key, allowed)}{where}",
+            )
+    cfg = dict(_DEFAULTS[kind])
+    cfg.update(spec)
+    for key in allowed:
+        field = f"objective.{key}"
+        if key == "kind" or ((kind, key) in _AUTO_ZERO and _is_int_zero(cfg[key])):
+            continue
+        try:
+            cfg[key] = _CHECKS[key](field, cfg[key])
+        except ConfigError as exc:
+            if (kind, key) in _AUTO_ZERO:
+                raise ConfigError(field, f"must be 0 (automatic) or {exc.message.removeprefix('must be ')}") from None
+            raise
+    return cfg
+
+
+def _vector(field: str, value: float | tuple[float, ...], dim: int) -> np.ndarray:
+    if isinstance(value, tuple):
+        if len(value) != dim:
+            raise ConfigError(field, f"a list must have dim = {dim} entries, got {len(value)}")
+        return np.asarray(value, np.float64)
+    return np.full(dim, value, np.float64)
+
+
+def _resolve_seed(cfg: dict[str, Any], seed: int) -> int:
+    if cfg.get("data_seed") != "run":
+        return cfg.get("data_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError("seed", f"must be an integer >= 0 (objective.data_seed = 'run' uses it), got {seed!r}")
+    return int(seed)
+
+
+def _streams(data_seed: int, count: int) -> list[np.random.Generator]:
+    """Independent generators, so that e.g. changing ``samples`` leaves the init unchanged."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(data_seed).spawn(count)]
+
+
+def _freeze(cfg: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, cfg[k]) for k in _DEFAULTS[cfg["kind"]])
+
+
+# ------------------------------------------------------------------------ builders
+
+
+def make_objective(spec: Mapping[str, Any], seed: int = 0) -> Objective:
+    """Build the objective of an ``[objective]`` config section.
+
+    ``spec`` maps keys of :data:`OBJECTIVE_KEYS` to values; ``kind`` defaults to
+    ``"quadratic"`` and missing keys take :func:`objective_defaults`. ``seed`` (the run seed)
+    is used only where ``data_seed = "run"``. Raises :class:`ConfigError` naming the field.
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigError("objective", f"must be a table of keys, got {type(spec).__name__}")
+    kind = choice("objective.kind", spec.get("kind", "quadratic"), KINDS)
+    cfg = _validate(kind, spec)
+    if "data_seed" in cfg:
+        cfg["data_seed"] = _resolve_seed(cfg, seed)
+    return _BUILDERS[kind](cfg)
+
+
+def _build_quadratic(cfg: dict[str, Any]) -> Objective:
+    dim, mu, L = cfg["dim"], cfg["mu"], cfg["L"]
+    if L < mu:
+        raise ConfigError("objective.L", f"must be >= objective.mu = {mu}, got {L}")
+    if dim == 1 and L != mu:
+        raise ConfigError("objective.L", f"with dim = 1 the Hessian has one eigenvalue; L must equal mu = {mu}, got {L}")
+    h = np.linspace(mu, L, dim)
+    x0 = _vector("objective.x0", cfg["x0"], dim)
+    if cfg["x_star"] == "random":
+        x_star = _streams(cfg["data_seed"], 1)[0].standard_normal(dim)
+    else:
+        x_star = _vector("objective.x_star", cfg["x_star"], dim)
+    return Objective(
+        kind="quadratic", dim=dim, noise="gaussian", sigma=cfg["sigma"], batch=None,
+        mu=mu, L=L, q_star=0.0,
+        bound=(L * float(np.linalg.norm(x0 - x_star)), L),
+        info=(), spec=_freeze(cfg),
+        x0=_arr(x0), x_star=_arr(x_star), data={"h": _arr(h)},
+    )
+
+
+def _dw_constants() -> tuple[float, float, float, float]:
+    """(minimizer x_m, q(x_m), sup|q'|, sup|q''|) in float64.
+
+    Newton on q' = 0 from x = 1 for the minimizer; suprema on a fine grid plus the grid's
+    worst-case miss (step/2 times a bound on the next derivative: |q''| <= 4, |q'''| <= 8).
+    """
+    x = 1.0
+    for _ in range(50):
+        step = _dw_dq(x, math.exp) / _dw_d2q(x, math.exp)
+        x -= step
+        if abs(step) < 1e-15:
+            break
+    step_h = 1e-4
+    grid = np.arange(-10.0, 10.0 + step_h, step_h)
+    sup_dq = float(np.max(np.abs(_dw_dq(grid, np.exp)))) + step_h / 2 * 4.0
+    sup_d2q = float(np.max(np.abs(_dw_d2q(grid, np.exp)))) + step_h / 2 * 8.0
+    return x, _dw_q(x, math.exp), sup_dq, sup_d2q
+
+
+def _build_double_well(cfg: dict[str, Any]) -> Objective:
+    dim = cfg["dim"]
+    x_m, q_m, sup_dq, sup_d2q = _dw_constants()
+    return Objective(
+        kind="double_well", dim=dim, noise="gaussian", sigma=cfg["sigma"], batch=None,
+        mu=None, L=sup_d2q, q_star=dim * q_m,
+        bound=(math.sqrt(dim) * sup_dq, 0.0),
+        info=(("minimizer", x_m),), spec=_freeze(cfg),
+        x0=_arr(_vector("objective.x0", cfg["x0"], dim)), x_star=None, data={},
+    )
+
+
+def _synthetic_logistic(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    dim = cfg["dim"] or _SYNTH_DIM
+    n = cfg["samples"] or _SYNTH_SAMPLES
+    _check_entries(n, dim)
+    features, planted, flips = _streams(cfg["data_seed"], 3)
+    # Rows of norm ~1 keep L ~ 1/4 + lam whatever the dimension.
+    A = features.standard_normal((n, dim)) / math.sqrt(dim)
+    b = np.where(A @ planted.standard_normal(dim) >= 0, 1.0, -1.0)
+    b[flips.random(n) < cfg["label_noise"]] *= -1.0
+    return A, b
+
+
+def _check_entries(n: int, dim: int) -> None:
+    if n * dim > _MAX_ENTRIES:
+        raise ConfigError("objective.samples", f"samples * dim = {n * dim} exceeds the dense-data cap {_MAX_ENTRIES}")
+
+
+def _file_logistic(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    path = cfg["path"]
+    A, b = read_libsvm(path)
+    n_file, d_file = A.shape
+    n = cfg["samples"] or n_file
+    if n > n_file:
+        raise ConfigError("objective.samples", f"{path} has only {n_file} samples, got samples = {n}")
+    dim = cfg["dim"] or d_file
+    if dim < d_file:
+        raise ConfigError(
+            "objective.dim", f"{path} has features up to index {d_file}; dim must be 0 (from the file) or >= {d_file}, got {dim}"
+        )
+    if dim == 0:
+        raise ConfigError("objective.path", f"{path} has no features; give objective.dim")
+    _check_entries(n, dim)
+    return np.pad(A[:n], ((0, 0), (0, dim - d_file))), b[:n]
+
+
+def _logistic_L(A: np.ndarray, lam: float) -> tuple[float, float]:
+    """(L, max ||a_i||): the exact lambda_max(A^T A / N)/4 + lam when a Gram side is small."""
+    n, d = A.shape
+    a_max = float(np.sqrt(np.max(np.sum(A**2, axis=1))))
+    if min(n, d) > _EIG_SIDE:
+        return a_max**2 / 4.0 + lam, a_max
+    gram = A.T @ A if d <= n else A @ A.T
+    return float(np.linalg.eigvalsh(gram)[-1]) / n / 4.0 + lam, a_max
+
+
+def _build_logistic(cfg: dict[str, Any]) -> Objective:
+    A, b = _file_logistic(cfg) if cfg["path"] else _synthetic_logistic(cfg)
+    cfg["samples"], cfg["dim"] = A.shape
+    dim, lam = cfg["dim"], cfg["lam"]
+    x0 = _vector("objective.x0", cfg["x0"], dim)
+    L, a_max = _logistic_L(A, lam)
+    return Objective(
+        kind="logistic", dim=dim, noise="minibatch", sigma=None, batch=cfg["batch"],
+        mu=lam if lam > 0 else None, L=L, q_star=None,
+        # ||sample gradient|| <= ||a_i|| because the sigmoid weight is in (0, 1).
+        bound=(a_max + lam * float(np.linalg.norm(x0)), lam),
+        info=(("a_max", a_max),), spec=_freeze(cfg),
+        x0=_arr(x0), x_star=None, data={"A": _arr(A), "b": _arr(b)},
+    )
+
+
+def _mlp_dim(inputs: int, hidden: int) -> int:
+    return hidden * (inputs + 2) + 1
+
+
+def _mlp_init(rng: np.random.Generator, inputs: int, hidden: int, scale: float) -> np.ndarray:
+    """Flat parameters: weights ``scale * N(0, 1/fan_in)``, biases 0 (x0 = 0 would be a
+    saddle where all hidden units stay identical)."""
+    W1 = scale * rng.standard_normal((hidden, inputs)) / math.sqrt(inputs)
+    w2 = scale * rng.standard_normal(hidden) / math.sqrt(hidden)
+    return np.concatenate([W1.ravel(), np.zeros(hidden), w2, np.zeros(1)])
+
+
+def _build_mlp(cfg: dict[str, Any]) -> Objective:
+    inputs, hidden, n = cfg["inputs"], cfg["hidden"], cfg["samples"]
+    dim = _mlp_dim(inputs, hidden)
+    if cfg["dim"] not in (0, dim):
+        raise ConfigError(
+            "objective.dim",
+            f"an mlp with inputs = {inputs}, hidden = {hidden} has hidden * (inputs + 2) + 1 = {dim} "
+            f"parameters; leave dim out (0 = derived) or set it to {dim}, got {cfg['dim']}",
+        )
+    cfg["dim"] = dim
+    _check_entries(n, max(inputs, dim))
+    teacher_rng, data_rng, init_rng = _streams(cfg["data_seed"], 3)
+    # A teacher of scale 1.5 puts pre-activations in tanh's curved range: a non-linear target.
+    teacher = _mlp_init(teacher_rng, inputs, hidden, 1.5)
+    teacher[hidden * inputs:hidden * (inputs + 1)] = 0.5 * teacher_rng.standard_normal(hidden)
+    A = data_rng.standard_normal((n, inputs))
+    y = np.asarray(_mlp_predict_np(teacher, A, inputs, hidden)) + cfg["target_noise"] * data_rng.standard_normal(n)
+    return Objective(
+        kind="mlp", dim=dim, noise="minibatch", sigma=None, batch=cfg["batch"],
+        mu=None, L=None, q_star=None, bound=None, info=(), spec=_freeze(cfg),
+        x0=_arr(_mlp_init(init_rng, inputs, hidden, cfg["init_scale"])), x_star=None,
+        data={"A": _arr(A), "y": _arr(y)},
+    )
+
+
+def _mlp_predict_np(theta: np.ndarray, A: np.ndarray, inputs: int, hidden: int) -> np.ndarray:
+    """Float64 NumPy twin of :func:`_mlp_predict`, so generated targets do not depend on x64."""
+    k = hidden * inputs
+    W1, b1 = theta[:k].reshape(hidden, inputs), theta[k:k + hidden]
+    w2, b2 = theta[k + hidden:k + 2 * hidden], theta[k + 2 * hidden]
+    return np.tanh(A @ W1.T + b1) @ w2 + b2
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any]], Objective]] = {
+    "quadratic": _build_quadratic,
+    "logistic": _build_logistic,
+    "double_well": _build_double_well,
+    "mlp": _build_mlp,
+}
+
+
+# ------------------------------------------------------------------------ LIBSVM files
+
+_LABEL_SETS = ((-1.0, 1.0), (0.0, 1.0), (1.0, 2.0))
+
+
+def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a LIBSVM file: lines ``label idx:val idx:val ...`` with 1-based indices.
+
+    Returns dense ``(features (N, D) float64, labels (N,) in {-1, +1})`` with ``D`` the
+    largest index. Blank lines and ``#`` comments are skipped; indices need not be sorted
+    but may not repeat. Labels must all lie in one of {-1, +1}, {0, 1}, {1, 2} (lower maps
+    to -1). Any problem raises ``ConfigError("objective.path", "<path>:<line>: ...")``.
+    """
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("objective.path", f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    rows, labels, linenos = [], [], []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            label, feats = _parse_line(path, lineno, line)
+            rows.append(feats)
+            labels.append(label)
+            linenos.append(lineno)
+    if not rows:
+        raise ConfigError("objective.path", f"{path}: no samples (every line is blank or a comment)")
+    b = _map_labels(path, np.asarray(labels), linenos)
+    d = max((max(f) for f in rows if f), default=0)
+    _check_entries(len(rows), d)
+    A = np.zeros((len(rows), d))
+    for i, feats in enumerate(rows):
+        for idx, val in feats.items():
+            A[i, idx - 1] = val
+    return A, b
+
+
+def _parse_line(path, lineno: int, line: str) -> tuple[float, dict[int, float]]:
+    def bad(msg: str) -> ConfigError:
+        return ConfigError("objective.path", f"{path}:{lineno}: {msg}")
+
+    label_text, *tokens = line.split()
+    try:
+        label = float(label_text)
+    except ValueError:
+        raise bad(f"label {label_text!r} is not a number") from None
+    feats: dict[int, float] = {}
+    for tok in tokens:
+        idx_text, sep, val_text = tok.partition(":")
+        try:
+            idx, val = int(idx_text), float(val_text)
+        except ValueError:
+            raise bad(f"expected index:value, got {tok!r}") from None
+        if not sep or idx < 1:
+            raise bad(f"expected index:value with a 1-based index, got {tok!r}")
+        if not math.isfinite(val):
+            raise bad(f"value {val_text!r} of feature {idx} is not finite")
+        if idx in feats:
+            raise bad(f"feature index {idx} repeats")
+        feats[idx] = val
+    return label, feats
+
+
+def _map_labels(path, labels: np.ndarray, linenos: list[int]) -> np.ndarray:
+    present = set(labels.tolist())
+    for low, high in _LABEL_SETS:
+        if present <= {low, high}:
+            return np.where(labels == high, 1.0, -1.0)
+    known = {v for pair in _LABEL_SETS for v in pair}
+    odd = [i for i, v in enumerate(labels) if v not in known]
+    where = f"{path}:{linenos[odd[0]]}: label {labels[odd[0]]:g}; " if odd else f"{path}: "
+    raise ConfigError(
+        "objective.path",
+        f"{where}labels {sorted(present)} must all be in one of {{-1, +1}}, {{0, 1}}, {{1, 2}}",
+    )
