@@ -1,0 +1,248 @@
+"""Run configuration: TOML in, a validated and fully resolved ``RunConfig`` out.
+
+Sections: ``[system]``, ``[faults]``, ``[schedule]``, ``[objective]``, ``[algorithm]``,
+``[run]``. Every key has a default; ``RunConfig.resolved`` holds every value actually
+used (defaults included), which is what manifests record. Every mistake raises
+``ConfigError`` naming ``section.key`` and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ftsgd_jax.errors import ConfigError, choice, closest
+from ftsgd_jax.model import CRASH_PATTERNS, QUORUM_RULES, CrashPattern, Topology, validate_crash_count
+from ftsgd_jax.objectives import Objective, make_objective
+from ftsgd_jax.schedule import SCHEDULE_DEFAULTS, Scheduler, make_scheduler
+
+ALGORITHMS = ("sc", "gen", "seq", "minibatch", "nowait")
+RULES = ("mean", "midpoint", "safe_area")
+STEPS = ("inverse", "constant", "cosine")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "system": {"clusters": [4, 4, 4, 4], "quorum": "weighted"},
+    "faults": {"pattern": "none", "crashes": 0, "window": [0.0, 1.0]},
+    "schedule": {"kind": "random", **SCHEDULE_DEFAULTS},
+    "objective": {"kind": "quadratic"},
+    "algorithm": {
+        "kind": "sc",
+        "rule": "mean",
+        "rounds": 3,
+        "step": "inverse",
+        "step_scale": 1.0,
+        "step_offset": 1.0,
+        "lr": 0.05,
+        "eps0": 1.0,
+        "eps_power": 1.0,
+        "g_max": None,
+        "max_rounds": 64,
+        "safe_f": 1,
+    },
+    "run": {"iterations": 200, "scenarios": 256, "seed": 0, "record_every": 10, "chunk": 0},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmSpec:
+    kind: str
+    rule: str
+    rounds: int | str
+    step: str
+    step_scale: float
+    step_offset: float
+    lr: float
+    eps0: float
+    eps_power: float
+    g_max: float | None
+    max_rounds: int
+    safe_f: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    iterations: int
+    scenarios: int
+    seed: int
+    record_every: int
+    chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    topology: Topology
+    quorum: str
+    crash_pattern: CrashPattern
+    crashes: int
+    scheduler: Scheduler
+    objective: Objective
+    algorithm: AlgorithmSpec
+    run: RunSpec
+    resolved: Mapping[str, Mapping[str, Any]]
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; unreadable or malformed files raise ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot read the config file: {error.strerror or error}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"malformed TOML: {error}") from None
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` -> (section, key, value); the value is read as TOML, else as a string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError("--set", f"expected section.key=value, got {text!r}")
+    name, raw = text.split("=", 1)
+    section, key = name.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, key, value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``raw`` with ``section.key=value`` overrides applied."""
+    merged = copy.deepcopy(dict(raw))
+    for text in overrides:
+        section, key, value = parse_override(text)
+        merged.setdefault(section, {})[key] = value
+    return merged
+
+
+def _check_keys(section: str, given: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
+    for key in given:
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}", f"unknown key; allowed: {', '.join(allowed)}{closest(key, allowed)}")
+
+
+def _int(field: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(field, f"need an integer {bound}, got {value!r}")
+    return value
+
+
+def _real(field: str, value: Any, *, positive: bool = False, nonneg: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigError(field, f"need a number, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(field, f"need a number > 0, got {value!r}")
+    if nonneg and value < 0:
+        raise ConfigError(field, f"need a number >= 0, got {value!r}")
+    return float(value)
+
+
+def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> RunConfig:
+    """Validate a parsed TOML document and resolve every default."""
+    _check_keys("config", raw, DEFAULTS)
+    for section, value in raw.items():
+        if not isinstance(value, Mapping):
+            raise ConfigError(section, f"must be a table ([{section}]), got {value!r}")
+    sections = {name: {**defaults, **raw.get(name, {})} for name, defaults in DEFAULTS.items() if name != "objective"}
+    for name in sections:
+        _check_keys(name, raw.get(name, {}), DEFAULTS[name])
+
+    system = sections["system"]
+    clusters = system["clusters"]
+    if not isinstance(clusters, list):
+        raise ConfigError("system.clusters", f"need a list of positive integers, got {clusters!r}")
+    topology = Topology(tuple(clusters))
+    quorum = choice("system.quorum", system["quorum"], QUORUM_RULES)
+
+    faults = sections["faults"]
+    window = faults["window"]
+    if not isinstance(window, list) or len(window) != 2:
+        raise ConfigError("faults.window", f"need [start, end] as fractions of the run, got {window!r}")
+    pattern = CrashPattern(choice("faults.pattern", faults["pattern"], CRASH_PATTERNS), tuple(map(float, window)))
+    crashes = validate_crash_count(pattern, faults["crashes"], topology)
+
+    schedule = dict(sections["schedule"])
+    kind = schedule.pop("kind")
+    user_schedule = {k: v for k, v in raw.get("schedule", {}).items() if k != "kind"}
+    scheduler = make_scheduler(kind, topology, **user_schedule)
+
+    run = sections["run"]
+    run_spec = RunSpec(
+        iterations=_int("run.iterations", run["iterations"], 1),
+        scenarios=_int("run.scenarios", run["scenarios"], 1),
+        seed=_int("run.seed", run["seed"], 0, 2**32 - 1),
+        record_every=_int("run.record_every", run["record_every"], 1),
+        chunk=_int("run.chunk", run["chunk"], 0),
+    )
+    if run_spec.iterations % run_spec.record_every:
+        divisors = [k for k in range(1, run_spec.iterations + 1) if run_spec.iterations % k == 0][:8]
+        raise ConfigError(
+            "run.record_every",
+            f"must divide run.iterations ({run_spec.iterations}); e.g. {', '.join(map(str, divisors))}",
+        )
+
+    objective_spec = dict(raw.get("objective", {}))
+    if base_dir is not None and objective_spec.get("path"):
+        objective_spec["path"] = str((Path(base_dir) / objective_spec["path"]).resolve())
+    objective = make_objective(objective_spec, seed=run_spec.seed)
+
+    algorithm = _build_algorithm(sections["algorithm"], topology, objective)
+    resolved = {
+        "system": {"clusters": list(topology.cluster_sizes), "quorum": quorum},
+        "faults": {"pattern": pattern.kind, "crashes": crashes, "window": list(pattern.window)},
+        "schedule": {"kind": kind, **scheduler.settings},
+        "objective": dict(objective.config),
+        "algorithm": dataclasses.asdict(algorithm),
+        "run": dataclasses.asdict(run_spec),
+    }
+    return RunConfig(topology, quorum, pattern, crashes, scheduler, objective, algorithm, run_spec, resolved)
+
+
+def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: Objective) -> AlgorithmSpec:
+    kind = choice("algorithm.kind", section["kind"], ALGORITHMS)
+    rule = choice("algorithm.rule", section["rule"], RULES)
+    if rule == "midpoint" and objective.dim > 1:
+        raise ConfigError("algorithm.rule", f"'midpoint' works in dimension 1 only; objective.dim is {objective.dim}")
+    rounds = section["rounds"]
+    if rounds != "auto":
+        rounds = _int("algorithm.rounds", rounds, 1)
+    step = choice("algorithm.step", section["step"], STEPS)
+    if step == "inverse" and not objective.mu:
+        raise ConfigError(
+            "algorithm.step", f"'inverse' needs a strong-convexity constant mu; objective {objective.kind!r} has none: use 'constant'"
+        )
+    g_max = section["g_max"]
+    if g_max is not None:
+        g_max = _real("algorithm.g_max", g_max, positive=True)
+    spec = AlgorithmSpec(
+        kind=kind,
+        rule=rule,
+        rounds=rounds,
+        step=step,
+        step_scale=_real("algorithm.step_scale", section["step_scale"], positive=True),
+        step_offset=_real("algorithm.step_offset", section["step_offset"], positive=True),
+        lr=_real("algorithm.lr", section["lr"], positive=True),
+        eps0=_real("algorithm.eps0", section["eps0"], positive=True),
+        eps_power=_real("algorithm.eps_power", section["eps_power"], positive=True),
+        g_max=g_max,
+        max_rounds=_int("algorithm.max_rounds", section["max_rounds"], 1, 4096),
+        safe_f=_int("algorithm.safe_f", section["safe_f"], 0, topology.n),
+    )
+    if kind == "gen" and rounds == "auto" and g_max is None and objective.grad_bound(1.0) is None:
+        raise ConfigError(
+            "algorithm.g_max", f"rounds = 'auto' needs a gradient bound, and objective {objective.kind!r} gives none: set g_max"
+        )
+    return spec
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read, override and validate a run config file."""
+    raw = apply_overrides(load_toml(path), overrides)
+    return build_config(raw, base_dir=Path(path).parent)

@@ -1,0 +1,98 @@
+"""Metrics of one scenario at a recorded iteration, over its live processes only.
+
+A process is live at iteration t when it completed iteration t; crashed and blocked
+processes are masked out of every metric. Where no process is live, or the objective
+has no known optimum, a metric is NaN rather than a misleading number.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ftsgd_jax.objectives import Objective
+
+METRIC_COLUMNS = (
+    "err_mean",
+    "err_max",
+    "loss_mean",
+    "grad_sq_mean",
+    "disagreement",
+    "view_min",
+    "view_mean",
+    "rounds",
+    "crashed",
+    "blocked",
+    "majority",
+)
+
+
+class Record(NamedTuple):
+    err_mean: jax.Array
+    err_max: jax.Array
+    loss_mean: jax.Array
+    grad_sq_mean: jax.Array
+    disagreement: jax.Array
+    view_min: jax.Array
+    view_mean: jax.Array
+    rounds: jax.Array
+    crashed: jax.Array
+    blocked: jax.Array
+    majority: jax.Array
+
+
+def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    count = mask.sum()
+    total = jnp.where(mask, values, 0.0).sum()
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+
+def masked_max(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.where(mask.any(), jnp.max(jnp.where(mask, values, -jnp.inf)), jnp.nan)
+
+
+def masked_min(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.where(mask.any(), jnp.min(jnp.where(mask, values, jnp.inf)), jnp.nan)
+
+
+def disagreement(x: jax.Array, live: jax.Array) -> jax.Array:
+    """Largest distance between the parameters of two live processes (0 for one process)."""
+    diff = x[:, None, :] - x[None, :, :]
+    dist = jnp.sqrt(jnp.sum(diff * diff, axis=-1))
+    pair = live[:, None] & live[None, :]
+    return jnp.where(live.any(), jnp.max(jnp.where(pair, dist, 0.0)), jnp.nan)
+
+
+def record(
+    objective: Objective,
+    x: jax.Array,
+    live: jax.Array,
+    blocked: jax.Array,
+    view_size: jax.Array,
+    rounds: jax.Array,
+    majority: jax.Array,
+) -> Record:
+    """Every metric of DESIGN section 6 for one scenario."""
+    if objective.x_star is not None:
+        err = jnp.sum((x - objective.x_star) ** 2, axis=1)
+        err_mean, err_max = masked_mean(err, live), masked_max(err, live)
+    else:
+        err_mean = err_max = jnp.float32(jnp.nan)
+    loss = jax.vmap(objective.loss)(x)
+    grad = jax.vmap(objective.grad)(x)
+    sizes = view_size.astype(jnp.float32)
+    return Record(
+        err_mean=err_mean,
+        err_max=err_max,
+        loss_mean=masked_mean(loss, live),
+        grad_sq_mean=masked_mean(jnp.sum(grad * grad, axis=1), live),
+        disagreement=disagreement(x, live),
+        view_min=masked_min(sizes, live),
+        view_mean=masked_mean(sizes, live),
+        rounds=rounds.astype(jnp.int32),
+        crashed=(~live & ~blocked).sum().astype(jnp.int32),
+        blocked=blocked.sum().astype(jnp.int32),
+        majority=majority,
+    )
