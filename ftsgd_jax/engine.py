@@ -142,7 +142,7 @@ class Simulation:
             return resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum)
 
         def local_step(state, t):
-            keys = jax.vmap(lambda p: rng.fold_in(rng.fold_in(k_grad, t), p))(jnp.arange(n))
+            keys = jax.vmap(lambda p: gradient_key(k_grad, t, p))(jnp.arange(n))
             gradients = jax.vmap(objective.stochastic_grad)(state.x, keys)
             return state.x - alphas[t] * gradients
 
@@ -264,3 +264,39 @@ def run(
             progress(done, len(indices))
     metrics = {name: np.concatenate(parts) for name, parts in columns.items()}
     return RunResult(metrics, sim.record_times, sim.rounds, sim.compile_seconds - compile_before, run_seconds, chunk)
+
+
+def gradient_key(gradient_root: jax.Array, t, p) -> jax.Array:
+    """The key of process p's stochastic gradient at iteration t."""
+    return rng.fold_in(rng.fold_in(gradient_root, t), p)
+
+
+class ScenarioSchedule(NamedTuple):
+    """The time stamps of one scenario, rebuilt from its key: what replay and the reference need."""
+
+    crash_time: np.ndarray  # (n,)
+    draws: object  # RoundDraws with a leading axis over the executed rounds
+    iteration: np.ndarray  # (R,) iteration of each executed round
+    round: np.ndarray  # (R,) index of the round inside its iteration
+    gradient_root: jax.Array  # key of the scenario's gradient noise (see gradient_key)
+
+
+def scenario_schedule(config: RunConfig, index: int) -> ScenarioSchedule:
+    """Rebuild every executed round's draws of scenario ``index`` from its derived key."""
+    sim = simulation(config)
+    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([index])))
+    scheduler = dataclasses.replace(config.scheduler, params=inputs.schedule)
+    k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
+    horizon = float(sim.rounds.sum()) * nominal_round_time(inputs.schedule)
+    crash_time = draw_crash_times(k_crash, config.topology, config.crash_pattern, inputs.crashes, horizon)
+    fixtures = draw_scenario(k_scenario, config.topology, scheduler)
+    iteration = np.repeat(np.arange(config.run.iterations), sim.rounds)
+    within = np.concatenate([np.arange(r) for r in sim.rounds])
+
+    @jax.jit
+    def draws_of(t, r):
+        key = rng.fold_in(rng.fold_in(k_rounds, t), r)
+        return draw_round(key, config.topology, scheduler, fixtures, config.quorum)
+
+    draws = jax.vmap(draws_of)(jnp.asarray(iteration), jnp.asarray(within))
+    return ScenarioSchedule(np.asarray(crash_time), jax.tree.map(np.asarray, draws), iteration, within, k_grad)

@@ -198,3 +198,55 @@ def simulate(
         previous = history[r]
     out.values = history
     return out
+
+
+def run_algorithm(config, index: int) -> tuple[ReferenceRun, np.ndarray]:
+    """Scenario ``index`` of a ``sc``/``nowait``/``gen`` configuration, event by event.
+
+    The time stamps and gradient noise come from the scenario's key exactly as in the
+    engine; everything else (registers, messages, views, averaging) is done here in
+    plain Python and NumPy. Returns the run and the final parameters, (n, d).
+    """
+    import jax
+
+    from ftsgd_jax import algorithms, engine
+
+    spec = config.algorithm
+    if spec.kind not in ("sc", "nowait", "gen"):
+        raise ValueError(f"the reference runs sc, nowait and gen, not {spec.kind!r}")
+    schedule = engine.scenario_schedule(config, index)
+    alphas = np.asarray(jax.vmap(algorithms.step_size(config))(np.arange(config.run.iterations)), np.float32)
+    objective = config.objective
+    gradient = jax.jit(lambda x, t, p: objective.stochastic_grad(x, engine.gradient_key(schedule.gradient_root, t, p)))
+    n = config.topology.n
+    x0 = np.asarray(objective.x0, np.float32)
+
+    def compute(p, r, x):
+        t = int(schedule.iteration[r])
+        if schedule.round[r] > 0:
+            return x
+        return (x - alphas[t] * np.asarray(gradient(x, t, p))).astype(np.float32)
+
+    def combine(p, r, own, view):
+        points = np.stack([view[j] for j in sorted(view)])
+        if spec.kind == "gen" and spec.rule != "mean":
+            return _reference_rule(spec.rule, points)
+        return points.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    run = simulate(
+        config.topology,
+        schedule.crash_time,
+        schedule.draws,
+        wait=spec.kind == "gen",
+        quorum=config.quorum,
+        initial_values=[x0.copy() for _ in range(n)],
+        compute=compute,
+        combine=combine,
+    )
+    return run, np.stack(run.values[-1])
+
+
+def _reference_rule(rule: str, points: np.ndarray) -> np.ndarray:
+    if rule == "midpoint":
+        return ((points.min(axis=0) + points.max(axis=0)) / 2).astype(np.float32)
+    raise ValueError(f"the reference implements the mean and midpoint rules, not {rule!r}")
