@@ -75,6 +75,76 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    from ftsgd_jax import sweep as sweeps
+
+    path = Path(args.spec)
+    spec = sweeps.load_spec(path)
+    out = Path(args.out)
+    if sweeps.is_suite(spec):
+        members = sweeps.suite_members(spec, path)
+        parsed = [sweeps.Sweep(sweeps.load_spec(member), member, overrides) for member, overrides in members]
+    else:
+        parsed = [sweeps.Sweep(spec, path)]
+    for number, sweep in enumerate(parsed, 1):
+        target = out / sweep.name if sweeps.is_suite(spec) else out
+        label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
+        manifest = sweeps.run_sweep(sweep, target, resume=args.resume, force=args.force, progress=Progress(label))
+        summary = _read_summary(target)
+        print(f"== {sweep.name}: {target}")
+        print(sweeps.format_points(summary, manifest["swept"]))
+    if sweeps.is_suite(spec):
+        results_index = {"suite": str(path.resolve()), "sweeps": [s.name for s in parsed]}
+        from ftsgd_jax.results import write_json
+
+        write_json(out / "suite.json", results_index)
+    print(f"results in {out}")
+    return 0
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    import json
+
+    from ftsgd_jax import figures, replay, results
+
+    source = Path(args.results)
+    config, manifest = replay.load_point(source, args.point)
+    if not 0 <= args.scenario < config.run.scenarios:
+        raise ConfigError("--scenario", f"scenario {args.scenario} out of range: 0..{config.run.scenarios - 1}")
+    out = Path(args.out)
+    replayed = replay.replay_metrics(config, args.scenario)
+    stored = replay.stored_metrics(source, args.point, args.scenario)
+    differences = replay.compare(replayed, stored)
+    iterations = min(args.trace_iterations, config.run.iterations)
+    events, blocked = replay.trace_events(config, args.scenario, iterations)
+    out.mkdir(parents=True, exist_ok=True)
+    results.write_atomic(out / "trace.jsonl", "".join(json.dumps(e) + "\n" for e in events).encode())
+    results.write_json(
+        out / "replay.json",
+        {
+            "results": str(source.resolve()),
+            "point": args.point,
+            "scenario": args.scenario,
+            "traced_iterations": iterations,
+            "replayed": replayed,
+            "stored": stored,
+            "max_relative_difference": differences,
+        },
+    )
+    figures.spacetime(events, config.topology.cluster_sizes, out / "spacetime.png", blocked=blocked)
+    worst = max(differences.values())
+    print(f"scenario {args.scenario}: {len(events)} steps traced over {iterations} iterations; blocked: {blocked or 'none'}")
+    print(f"replayed metrics vs stored: largest relative difference {worst:.2e}")
+    print(f"wrote {out}/trace.jsonl, replay.json, spacetime.png")
+    return 0 if worst <= 1e-4 else 1
+
+
+def _read_summary(folder: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(folder / "summary.parquet").to_pylist()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftsgd", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     run.add_argument("--out", required=True, help="output folder")
     run.set_defaults(handler=command_run)
+
+    sweep = commands.add_parser("sweep", help="run every point of a sweep spec (or a suite of sweeps)")
+    sweep.add_argument("spec", help="TOML sweep spec: a run config with a [sweep] table, or a [suite]")
+    sweep.add_argument("--out", required=True, help="results folder")
+    sweep.add_argument("--resume", action="store_true", help="skip the chunks an earlier run of this spec finished")
+    sweep.add_argument("--force", action="store_true", help="replace results of a different spec in --out")
+    sweep.set_defaults(handler=command_sweep)
+
+    replay = commands.add_parser("replay", help="rerun one scenario alone and write its interleaving")
+    replay.add_argument("results", help="a results folder of `ftsgd run` or `ftsgd sweep`")
+    replay.add_argument("--scenario", type=int, required=True, help="scenario index")
+    replay.add_argument("--point", type=int, default=0, help="grid point of a sweep (default 0)")
+    replay.add_argument("--trace-iterations", type=int, default=20, help="iterations to trace (default 20)")
+    replay.add_argument("--out", required=True, help="output folder for trace.jsonl and the diagram")
+    replay.set_defaults(handler=command_replay)
     return parser
 
 

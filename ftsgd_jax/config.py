@@ -44,7 +44,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_rounds": 64,
         "safe_f": 1,
     },
-    "run": {"iterations": 200, "scenarios": 256, "seed": 0, "record_every": 10, "chunk": 0},
+    "run": {"iterations": 200, "scenarios": 256, "seed": 0, "record_every": 10, "chunk": 0, "track_contraction": False},
 }
 
 
@@ -71,6 +71,7 @@ class RunSpec:
     seed: int
     record_every: int
     chunk: int
+    track_contraction: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +135,12 @@ def _int(field: str, value: Any, low: int, high: int | None = None) -> int:
     return value
 
 
+def _bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"need true or false, got {value!r}")
+    return value
+
+
 def _real(field: str, value: Any, *, positive: bool = False, nonneg: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ConfigError(field, f"need a number, got {value!r}")
@@ -180,6 +187,7 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
         seed=_int("run.seed", run["seed"], 0, 2**32 - 1),
         record_every=_int("run.record_every", run["record_every"], 1),
         chunk=_int("run.chunk", run["chunk"], 0),
+        track_contraction=_bool("run.track_contraction", run["track_contraction"]),
     )
     if run_spec.iterations % run_spec.record_every:
         divisors = [k for k in range(1, run_spec.iterations + 1) if run_spec.iterations % k == 0][:8]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -24,7 +25,7 @@ import numpy as np
 
 from ftsgd_jax import algorithms, rng
 from ftsgd_jax.config import RunConfig
-from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
+from ftsgd_jax.metrics import METRIC_COLUMNS, Record, contraction, record
 from ftsgd_jax.model import draw_crash_times, majority_condition
 from ftsgd_jax.schedule import (
     EXACT_TIME_LIMIT,
@@ -33,6 +34,7 @@ from ftsgd_jax.schedule import (
     draw_round,
     draw_scenario,
     nominal_round_time,
+    happens,
     resolve_round,
 )
 from ftsgd_jax.errors import ConfigError
@@ -55,6 +57,8 @@ class EngineState(NamedTuple):
     blocked: jax.Array  # (n,) bool
     view_size: jax.Array  # (n,) int32: smallest view of the last iteration
     rounds: jax.Array  # int32: agreement rounds of the last iteration
+    contraction_max: jax.Array  # worst diameter ratio of the last iteration's agreement rounds
+    contraction_mean: jax.Array  # their mean ratio
 
 
 class ScenarioRun(NamedTuple):
@@ -73,6 +77,7 @@ class RunResult:
     compile_seconds: float
     run_seconds: float
     chunk: int
+    final: dict[str, np.ndarray] | None = None  # x (S, n, d), live (S, n), crash_time (S, n)
 
     @property
     def scenarios(self) -> int:
@@ -155,38 +160,47 @@ class Simulation:
             elif spec.kind == "minibatch":
                 view, end, finished = algorithms.minibatch_outcome(outcome, n)
             x = jnp.where(finished[:, None], algorithms.view_mean(y, view), state.x)
-            return x, end, finished, algorithms.view_sizes(view)
+            return x, end, finished, algorithms.view_sizes(view), jnp.float32(jnp.nan), jnp.float32(jnp.nan)
 
         def agreement_iteration(state, t):
             y = local_step(state, t)
 
             def agreement_round(carry, r):
-                values, clock, finished, smallest = carry
+                values, clock, finished, smallest, worst, total = carry
                 outcome = resolve(clock, t, r, wait=True)
                 active = r < rounds[t]
                 agreed = algorithms.agreement_update(spec.rule, values, outcome, spec.safe_f)
+                if config.run.track_contraction:
+                    ratio = contraction(values, happens(outcome.write_time, crash_time), agreed, outcome.finished)
+                else:
+                    ratio = jnp.float32(jnp.nan)
                 values = jnp.where((active & outcome.finished)[:, None], agreed, values)
                 clock = jnp.where(active, outcome.end_time, clock)
                 finished = jnp.where(active, finished & outcome.finished, finished)
                 smallest = jnp.where(active, jnp.minimum(smallest, algorithms.view_sizes(outcome.view)), smallest)
-                return (values, clock, finished, smallest), None
+                measured = active & jnp.isfinite(ratio)
+                worst = jnp.where(measured, jnp.fmax(worst, ratio), worst)
+                total = total + jnp.where(measured, jnp.stack([ratio, 1.0]), 0.0)
+                return (values, clock, finished, smallest, worst, total), None
 
-            start = (y, state.clock, jnp.ones((n,), bool), jnp.full((n,), n, jnp.int32))
-            (values, clock, finished, smallest), _ = jax.lax.scan(agreement_round, start, jnp.arange(self.max_rounds))
+            start = (y, state.clock, jnp.ones((n,), bool), jnp.full((n,), n, jnp.int32), jnp.float32(jnp.nan), jnp.zeros(2))
+            carry, _ = jax.lax.scan(agreement_round, start, jnp.arange(self.max_rounds))
+            values, clock, finished, smallest, worst, (ratio_sum, measured) = carry
             x = jnp.where(finished[:, None], values, state.x)
-            return x, clock, finished, jnp.where(finished, smallest, 0)
+            mean_ratio = jnp.where(measured > 0, ratio_sum / jnp.maximum(measured, 1.0), jnp.nan)
+            return x, clock, finished, jnp.where(finished, smallest, 0), worst, mean_ratio
 
         iterate = agreement_iteration if spec.kind == "gen" else one_round_iteration
 
         def iteration(state, t):
-            x, clock, finished, view_size = iterate(state, t)
+            x, clock, finished, view_size, worst, mean_ratio = iterate(state, t)
             blocked = jnp.isinf(clock) & jnp.isinf(crash_time)
-            return EngineState(x, clock, finished, blocked, view_size, rounds[t]), None
+            return EngineState(x, clock, finished, blocked, view_size, rounds[t], worst, mean_ratio), None
 
         def block(state, first):
             ts = first + jnp.arange(config.run.record_every)
             state, _ = jax.lax.scan(iteration, state, ts)
-            rec = record(objective, state.x, state.live, state.blocked, state.view_size, state.rounds, majority)
+            rec = record(objective, state, majority)
             return state, rec
 
         x0 = jnp.broadcast_to(objective.x0.astype(jnp.float32), (n, d))
@@ -197,6 +211,8 @@ class Simulation:
             blocked=jnp.zeros((n,), bool),
             view_size=jnp.zeros((n,), jnp.int32),
             rounds=jnp.int32(0),
+            contraction_max=jnp.float32(jnp.nan),
+            contraction_mean=jnp.float32(jnp.nan),
         )
         starts = jnp.arange(0, config.run.iterations, config.run.record_every)
         final, records = jax.lax.scan(block, state, starts)
@@ -231,21 +247,55 @@ def simulation(config: RunConfig) -> Simulation:
     return _SIMULATIONS[signature]
 
 
+def bytes_per_scenario(config: RunConfig) -> int:
+    """A generous estimate of the device memory one scenario of a chunk needs.
+
+    Per round: about 30 (n, n) float32 arrays of stamps, masks and views; per process the
+    parameters, gradients and agreement temporaries; per record the metric columns.
+    """
+    n, d = config.topology.n, config.objective.dim
+    records = config.run.iterations // config.run.record_every
+    return 4 * (30 * n * n + 12 * n * d + 16 * records) + 1024
+
+
+def available_memory_bytes() -> int:
+    """Free memory of the first device (GPU stats where present, else the host's)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def chunk_size(config: RunConfig) -> int:
-    """Scenarios per compiled batch: the user's ``run.chunk``, else up to DEFAULT_CHUNK."""
-    return config.run.chunk or min(config.run.scenarios, DEFAULT_CHUNK)
+    """Scenarios per compiled batch: ``run.chunk`` if given (checked against memory), else
+    as many as fit in a quarter of the free memory, at most DEFAULT_CHUNK."""
+    per_scenario = bytes_per_scenario(config)
+    free = available_memory_bytes()
+    if config.run.chunk:
+        need = config.run.chunk * per_scenario
+        if need > free:
+            raise ConfigError(
+                "run.chunk",
+                f"{config.run.chunk} scenarios need about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB are free; "
+                f"use at most {max(free // per_scenario, 1)}",
+            )
+        return config.run.chunk
+    fitting = max(int(free // 4 // per_scenario), 1)
+    return int(min(config.run.scenarios, DEFAULT_CHUNK, fitting))
 
 
 def run(
     config: RunConfig,
     indices: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_final: bool = False,
 ) -> RunResult:
     """Simulate scenarios ``indices`` (default: all of ``run.scenarios``) in chunks."""
     sim = simulation(config)
     indices = np.arange(config.run.scenarios) if indices is None else np.asarray(indices)
     chunk = chunk_size(config)
     columns: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_COLUMNS}
+    finals: dict[str, list[np.ndarray]] = {"x": [], "live": [], "crash_time": []}
     compile_before = sim.compile_seconds
     run_seconds = 0.0
     done = 0
@@ -259,11 +309,18 @@ def run(
         run_seconds += time.perf_counter() - started
         for name in METRIC_COLUMNS:
             columns[name].append(np.asarray(getattr(out.records, name))[: len(part)])
+        if keep_final:
+            finals["x"].append(np.asarray(out.final.x)[: len(part)])
+            finals["live"].append(np.asarray(out.final.live)[: len(part)])
+            finals["crash_time"].append(np.asarray(out.crash_time)[: len(part)])
         done += len(part)
         if progress is not None:
             progress(done, len(indices))
     metrics = {name: np.concatenate(parts) for name, parts in columns.items()}
-    return RunResult(metrics, sim.record_times, sim.rounds, sim.compile_seconds - compile_before, run_seconds, chunk)
+    final = {name: np.concatenate(parts) for name, parts in finals.items()} if keep_final else None
+    return RunResult(
+        metrics, sim.record_times, sim.rounds, sim.compile_seconds - compile_before, run_seconds, chunk, final
+    )
 
 
 def gradient_key(gradient_root: jax.Array, t, p) -> jax.Array:

@@ -23,6 +23,8 @@ METRIC_COLUMNS = (
     "view_min",
     "view_mean",
     "rounds",
+    "contraction_max",
+    "contraction_mean",
     "crashed",
     "blocked",
     "majority",
@@ -38,6 +40,8 @@ class Record(NamedTuple):
     view_min: jax.Array
     view_mean: jax.Array
     rounds: jax.Array
+    contraction_max: jax.Array
+    contraction_mean: jax.Array
     crashed: jax.Array
     blocked: jax.Array
     majority: jax.Array
@@ -65,16 +69,19 @@ def disagreement(x: jax.Array, live: jax.Array) -> jax.Array:
     return jnp.where(live.any(), jnp.max(jnp.where(pair, dist, 0.0)), jnp.nan)
 
 
-def record(
-    objective: Objective,
-    x: jax.Array,
-    live: jax.Array,
-    blocked: jax.Array,
-    view_size: jax.Array,
-    rounds: jax.Array,
-    majority: jax.Array,
-) -> Record:
-    """Every metric of DESIGN section 6 for one scenario."""
+def contraction(before: jax.Array, wrote: jax.Array, after: jax.Array, finished: jax.Array) -> jax.Array:
+    """Diameter of a round's outputs over the diameter of its inputs (NaN if the inputs agree).
+
+    Inputs are the values of every process that wrote in the round (all that any view can
+    hold); outputs those of the processes that finished it.
+    """
+    spread = disagreement(before, wrote)
+    return jnp.where(spread > 0, disagreement(after, finished) / jnp.where(spread > 0, spread, 1.0), jnp.nan)
+
+
+def record(objective: Objective, state, majority: jax.Array) -> Record:
+    """Every metric of DESIGN section 6 for one scenario from the engine's state."""
+    x, live, blocked = state.x, state.live, state.blocked
     if objective.x_star is not None:
         err = jnp.sum((x - objective.x_star) ** 2, axis=1)
         err_mean, err_max = masked_mean(err, live), masked_max(err, live)
@@ -82,7 +89,7 @@ def record(
         err_mean = err_max = jnp.float32(jnp.nan)
     loss = jax.vmap(objective.loss)(x)
     grad = jax.vmap(objective.grad)(x)
-    sizes = view_size.astype(jnp.float32)
+    sizes = state.view_size.astype(jnp.float32)
     return Record(
         err_mean=err_mean,
         err_max=err_max,
@@ -91,7 +98,9 @@ def record(
         disagreement=disagreement(x, live),
         view_min=masked_min(sizes, live),
         view_mean=masked_mean(sizes, live),
-        rounds=rounds.astype(jnp.int32),
+        rounds=state.rounds.astype(jnp.int32),
+        contraction_max=state.contraction_max,
+        contraction_mean=state.contraction_mean,
         crashed=(~live & ~blocked).sum().astype(jnp.int32),
         blocked=blocked.sum().astype(jnp.int32),
         majority=majority,

@@ -1,0 +1,132 @@
+"""Replay one scenario of a run or sweep alone, from its derived key.
+
+The scenario's metrics come from the engine run on that scenario only; its interleaving
+comes from the plain reference simulator fed the same time stamps: every compute, write,
+read, send, receive, end of round and crash in time order, written as ``trace.jsonl``,
+with a space-time diagram.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ftsgd_jax import engine, reference
+from ftsgd_jax.config import RunConfig, build_config
+from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.metrics import METRIC_COLUMNS
+
+
+def load_point(results_dir: Path, point: int) -> tuple[RunConfig, dict[str, Any]]:
+    """The configuration of a run folder, or of point ``point`` of a sweep folder."""
+    manifest_path = results_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise ConfigError("results", f"no results in {results_dir} (manifest.json missing)")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("command") == "sweep":
+        points = manifest["points"]
+        if not 0 <= point < len(points):
+            raise ConfigError("--point", f"point {point} out of range: the sweep has points 0..{len(points) - 1}")
+        return build_config(points[point]["config"]), manifest
+    if point != 0:
+        raise ConfigError("--point", "a single run has only point 0")
+    return build_config(manifest["config"]), manifest
+
+
+def replay_metrics(config: RunConfig, scenario: int) -> dict[str, np.ndarray]:
+    """The metric records of one scenario, run alone: column -> (K,)."""
+    sim = engine.simulation(config)
+    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([scenario])))
+    out = sim.single(inputs)
+    return {name: np.asarray(getattr(out.records, name)) for name in METRIC_COLUMNS}
+
+
+def stored_metrics(results_dir: Path, point: int, scenario: int) -> dict[str, np.ndarray]:
+    table = pq.read_table(results_dir / "metrics.parquet")
+    mask = pc.equal(table.column("scenario"), scenario)
+    if "point" in table.column_names:
+        mask = pc.and_(mask, pc.equal(table.column("point"), point))
+    rows = table.filter(mask).sort_by("t")
+    return {name: rows.column(name).to_numpy(zero_copy_only=False) for name in METRIC_COLUMNS}
+
+
+def compare(replayed: dict[str, np.ndarray], stored: dict[str, np.ndarray]) -> dict[str, float]:
+    """Largest relative difference per metric (0 where both are NaN)."""
+    differences = {}
+    for name in METRIC_COLUMNS:
+        a = replayed[name].astype(np.float64)
+        b = stored[name].astype(np.float64)
+        both_nan = np.isnan(a) & np.isnan(b)
+        scale = np.maximum(np.abs(b), 1e-12)
+        diff = np.where(both_nan, 0.0, np.abs(a - b) / scale)
+        differences[name] = float(np.nanmax(np.where(np.isnan(diff), np.inf, diff))) if diff.size else 0.0
+    return differences
+
+
+def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """The interleaving of the first ``iterations`` iterations as a list of step records."""
+    schedule = engine.scenario_schedule(config, scenario)
+    rounds = int(np.searchsorted(schedule.iteration, iterations))
+    draws = jax.tree.map(lambda a: a[:rounds], schedule.draws)
+    spec = config.algorithm
+    small = config.objective.dim <= 4
+    if spec.kind in ("sc", "nowait", "gen") and rounds == len(schedule.iteration):
+        run, _ = reference.run_algorithm(config, scenario)
+    else:
+        run = reference.simulate(config.topology, schedule.crash_time, draws, wait=spec.kind == "gen", quorum=config.quorum)
+    cluster_of = config.topology.cluster_of
+    events = []
+    for time, step, process, round_index, detail in run.trace:
+        if round_index is not None and round_index >= rounds:
+            continue
+        event = {
+            "time": time,
+            "step": step,
+            "process": process,
+            "cluster": int(cluster_of[process]),
+            "iteration": None if round_index is None else int(schedule.iteration[round_index]),
+            "round": None if round_index is None else int(schedule.round[round_index]),
+            "peer": detail if step in ("read", "send", "receive") else None,
+        }
+        if step == "end":
+            event["view"] = detail
+        if step == "write" and small and run.values and round_index is not None:
+            value = run.values[round_index][process]
+            if value is not None:
+                event["value"] = np.asarray(value).round(6).tolist()
+        events.append(event)
+    starts = _compute_starts(run, draws, cluster_of, rounds, schedule)
+    events = sorted(events + starts, key=lambda e: e["time"])
+    blocked = [int(p) for p in np.flatnonzero(run.blocked[rounds - 1])] if rounds else []
+    last = max((e["time"] for e in events), default=0.0)
+    events += [
+        {"time": last, "step": "blocked", "process": p, "cluster": int(cluster_of[p]), "iteration": None, "round": None, "peer": None}
+        for p in blocked
+    ]
+    return events, blocked
+
+
+def _compute_starts(run, draws, cluster_of, rounds: int, schedule) -> list[dict[str, Any]]:
+    """A compute step begins each round a process started: at its write time minus the duration."""
+    starts = []
+    for event_time, step, process, round_index, _ in run.trace:
+        if step == "write" and round_index < rounds:
+            duration = float(draws.compute[round_index, process])
+            starts.append(
+                {
+                    "time": event_time - duration,
+                    "step": "compute",
+                    "process": process,
+                    "cluster": int(cluster_of[process]),
+                    "iteration": int(schedule.iteration[round_index]),
+                    "round": int(schedule.round[round_index]),
+                    "peer": None,
+                }
+            )
+    return starts
