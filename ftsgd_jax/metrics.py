@@ -70,13 +70,16 @@ def disagreement(x: jax.Array, live: jax.Array) -> jax.Array:
 
 
 def contraction(before: jax.Array, wrote: jax.Array, after: jax.Array, finished: jax.Array) -> jax.Array:
-    """Diameter of a round's outputs over the diameter of its inputs (NaN if the inputs agree).
+    """Diameter of a round's outputs over the diameter of its inputs.
 
     Inputs are the values of every process that wrote in the round (all that any view can
-    hold); outputs those of the processes that finished it.
+    hold); outputs those of the processes that finished it. NaN when the inputs already
+    agree to float32 precision: a ratio of rounding errors says nothing about the rule.
     """
     spread = disagreement(before, wrote)
-    return jnp.where(spread > 0, disagreement(after, finished) / jnp.where(spread > 0, spread, 1.0), jnp.nan)
+    scale = jnp.max(jnp.where(wrote[:, None], jnp.abs(before), 0.0))
+    measurable = spread > 1e-3 * (1.0 + scale)
+    return jnp.where(measurable, disagreement(after, finished) / jnp.where(measurable, spread, 1.0), jnp.nan)
 
 
 def record(objective: Objective, state, majority: jax.Array) -> Record:

@@ -161,3 +161,34 @@ def test_engine_equals_the_reference_driven_step_by_step(overrides):
         live = np.asarray(out.final.live[index])
         np.testing.assert_array_equal(live, ref.finished[-1])
         np.testing.assert_allclose(np.asarray(out.final.x[index])[live], x_ref[live], rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize(("rule", "factor"), [("mean", 1 - 1 / 6), ("midpoint", 0.5)])
+def test_every_agreement_round_contracts_by_the_proven_factor(rule, factor):
+    cfg = config(
+        system={"clusters": [2, 1, 2, 1]},
+        faults={"pattern": "random", "crashes": 1},
+        schedule={"kind": "random"},
+        objective={"kind": "double_well", "dim": 1, "sigma": 2.0, "x0": 0.0},
+        algorithm={"kind": "gen", "rule": rule, "rounds": 4, "step": "constant", "lr": 0.3},
+        run={"iterations": 20, "scenarios": 256, "record_every": 1, "track_contraction": True},
+    )
+    result = engine.run(cfg)
+    worst = result.metrics["contraction_max"]
+    measured = worst[np.isfinite(worst)]
+    assert measured.size > 1000 and measured.max() <= factor + 1e-3  # float32 rounding of the two diameters
+
+
+def test_crash_counts_and_seeds_reuse_one_compiled_program():
+    first = config(faults={"pattern": "random", "crashes": 1}, run={"scenarios": 8, "iterations": 10})
+    sim = engine.simulation(first)
+    traces = sim.traces
+    for crashes, seed, delay in [(0, 1, 0.5), (5, 2, 2.0), (7, 3, 1.0)]:
+        cfg = config(
+            faults={"pattern": "random", "crashes": crashes},
+            schedule={"delay_mean": delay},
+            run={"scenarios": 8, "iterations": 10, "seed": seed},
+        )
+        assert engine.simulation(cfg) is sim
+        engine.run(cfg)
+    assert sim.traces - traces <= 1

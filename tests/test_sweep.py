@@ -1,0 +1,159 @@
+"""Tests of ftsgd_jax.sweep: grid expansion, resumption, compile reuse and bad specs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from ftsgd_jax import engine
+from ftsgd_jax.cli import main
+from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.sweep import Sweep, expand, run_sweep
+
+BASE = {
+    "system": {"clusters": [2, 1, 2]},
+    "faults": {"pattern": "random"},
+    "objective": {"kind": "quadratic", "dim": 2},
+    "run": {"iterations": 10, "scenarios": 24, "record_every": 5, "chunk": 8},
+}
+
+
+def spec(**sweep):
+    return {**BASE, "sweep": sweep}
+
+
+def test_grid_is_a_cartesian_product_with_zip_and_seeds():
+    points = expand(
+        {
+            "grid": {"faults.crashes": [0, 1], "system.quorum": ["weighted", "count"]},
+            "zip": {"algorithm.kind": ["sc", "gen"], "algorithm.rounds": [1, 3]},
+            "seeds": 2,
+        },
+        base_seed=10,
+    )
+    assert len(points) == 2 * 2 * 2 * 2
+    assert points[0] == {
+        "faults.crashes": 0,
+        "system.quorum": "weighted",
+        "algorithm.kind": "sc",
+        "algorithm.rounds": 1,
+        "run.seed": 10,
+    }
+    assert {(p["algorithm.kind"], p["algorithm.rounds"]) for p in points} == {("sc", 1), ("gen", 3)}
+    assert {p["run.seed"] for p in points} == {10, 11}
+
+
+def test_nested_tables_are_the_same_as_dotted_keys():
+    assert expand({"grid": {"faults": {"crashes": [0, 2]}}}) == expand({"grid": {"faults.crashes": [0, 2]}})
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({}, "empty grid"),
+        ({"grid": {"faults.crashes": []}}, "non-empty list"),
+        ({"grid": {"faults.crashs": [1]}}, "does not exist"),
+        ({"grid": {"fault.crashes": [1]}}, "unknown section"),
+        ({"zip": {"faults.crashes": [0, 1], "run.seed": [1]}}, "one length"),
+        ({"grid": {"faults.crashes": [0]}, "seed": 2}, "sweep.seed"),
+    ],
+)
+def test_bad_specs_give_one_clear_error(sweep, message):
+    with pytest.raises(ConfigError, match=message):
+        expand(sweep)
+
+
+def test_a_bad_value_names_the_point():
+    with pytest.raises(ConfigError, match=r"faults.crashes.*sweep point"):
+        Sweep(spec(grid={"faults.crashes": [1, 99]}), Path("s.toml"))
+
+
+def _results(out):
+    return pq.read_table(out / "metrics.parquet").sort_by([("point", "ascending"), ("scenario", "ascending"), ("t", "ascending")])
+
+
+def test_resume_after_an_interruption_gives_identical_results(tmp_path):
+    sweep = Sweep(spec(grid={"faults.crashes": [0, 2]}, seeds=2), tmp_path / "s.toml")
+    whole = tmp_path / "whole"
+    run_sweep(sweep, whole)
+    cut = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="interruption"):
+        run_sweep(sweep, cut, fail_after=5)
+    finished = sorted((cut / "points").rglob("chunk-*.parquet"))
+    assert len(finished) == 5
+    stamps = {path: path.stat().st_mtime_ns for path in finished}
+    run_sweep(sweep, cut, resume=True)
+    assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())  # not redone
+    whole_table, cut_table = _results(whole), _results(cut)
+    assert whole_table.column_names == cut_table.column_names
+    for name in whole_table.column_names:
+        a = whole_table.column(name).to_numpy(zero_copy_only=False)
+        b = cut_table.column(name).to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(a, b, err_msg=name)  # NaN equals NaN here
+    summary = pq.read_table(cut / "summary.parquet")
+    assert summary.num_rows == 4 and set(summary.column_names) >= {"faults.crashes", "run.seed", "blocked_fraction"}
+
+
+def test_a_sweep_over_crashes_seeds_and_delays_traces_once(tmp_path):
+    sweep = Sweep(
+        spec(grid={"faults.crashes": [0, 1, 3], "schedule.delay_mean": [0.5, 2.0]}, seeds=2), tmp_path / "s.toml"
+    )
+    sim = engine.simulation(sweep.configs[0])
+    before = sim.traces
+    run_sweep(sweep, tmp_path / "out")
+    assert all(engine.simulation(c) is sim for c in sweep.configs)
+    assert sim.traces - before <= 1
+
+
+def test_metrics_carry_one_column_per_swept_key(tmp_path):
+    sweep = Sweep(spec(grid={"faults.crashes": [0, 1]}, zip={"system.clusters": [[2, 1, 2], [1, 1, 1, 1, 1]]}), tmp_path / "s.toml")
+    manifest = run_sweep(sweep, tmp_path / "out")
+    table = pq.read_table(tmp_path / "out" / "metrics.parquet")
+    assert {"point", "faults.crashes", "system.clusters"} <= set(table.column_names)
+    assert set(table.column("system.clusters").to_pylist()) == {"[2, 1, 2]", "[1, 1, 1, 1, 1]"}
+    assert manifest["swept"] == ["faults.crashes", "system.clusters"] and len(manifest["points"]) == 4
+    assert table.num_rows == 4 * 24 * 2
+
+
+def test_cli_refuses_a_folder_of_another_spec_unless_forced(tmp_path, capsys):
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text(_toml(crashes="[0]"))
+    second.write_text(_toml(crashes="[1]"))
+    out = tmp_path / "out"
+    assert main(["sweep", str(first), "--out", str(out)]) == 0
+    assert main(["sweep", str(second), "--out", str(out)]) == 2
+    assert "different sweep spec" in capsys.readouterr().err
+    assert main(["sweep", str(second), "--out", str(out), "--force"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["points"][0]["values"] == {"faults.crashes": 1}
+
+
+def test_cli_runs_a_suite_into_subfolders(tmp_path):
+    (tmp_path / "one.toml").write_text(_toml(crashes="[0, 1]", name="one"))
+    (tmp_path / "two.toml").write_text(_toml(crashes="[2]", name="two"))
+    (tmp_path / "suite.toml").write_text('[suite]\nsweeps = ["one.toml", "two.toml"]\n[suite.set]\n"run.scenarios" = 8\n')
+    assert main(["sweep", str(tmp_path / "suite.toml"), "--out", str(tmp_path / "out")]) == 0
+    for name in ("one", "two"):
+        table = pq.read_table(tmp_path / "out" / name / "metrics.parquet")
+        assert set(np.unique(table.column("scenario").to_numpy())) == set(range(8))
+
+
+def _toml(crashes: str, name: str = "s") -> str:
+    return f"""
+[sweep]
+name = "{name}"
+[sweep.grid]
+"faults.crashes" = {crashes}
+[system]
+clusters = [2, 1, 2]
+[faults]
+pattern = "random"
+[objective]
+kind = "quadratic"
+dim = 2
+[run]
+iterations = 10
+scenarios = 16
+record_every = 5
+"""
