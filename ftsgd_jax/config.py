@@ -44,7 +44,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_rounds": 64,
         "safe_f": 1,
     },
-    "run": {"iterations": 200, "scenarios": 256, "seed": 0, "record_every": 10, "chunk": 0, "track_contraction": False},
+    "run": {"iterations": 200, "scenarios": 256, "seed": 0, "record_every": 10, "chunk": 0, "track_contraction": False, "device": "auto"},
 }
 
 
@@ -72,6 +72,7 @@ class RunSpec:
     record_every: int
     chunk: int
     track_contraction: bool
+    device: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +189,7 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
         record_every=_int("run.record_every", run["record_every"], 1),
         chunk=_int("run.chunk", run["chunk"], 0),
         track_contraction=_bool("run.track_contraction", run["track_contraction"]),
+        device=choice("run.device", run["device"], ("auto", "cpu", "gpu", "tpu")),
     )
     if run_spec.iterations % run_spec.record_every:
         divisors = [k for k in range(1, run_spec.iterations + 1) if run_spec.iterations % k == 0][:8]

@@ -226,7 +226,7 @@ class Simulation:
 
 # Values that enter a run as data, not as program structure: configurations that differ
 # only in these share one compiled simulator.
-RUNTIME_KEYS = {"faults": {"crashes"}, "run": {"seed", "scenarios", "chunk"}, "schedule": set(SCHEDULE_DEFAULTS)}
+RUNTIME_KEYS = {"faults": {"crashes"}, "run": {"seed", "scenarios", "chunk", "device"}, "schedule": set(SCHEDULE_DEFAULTS)}
 _SIMULATIONS: dict[str, Simulation] = {}
 
 
@@ -245,6 +245,28 @@ def simulation(config: RunConfig) -> Simulation:
     if signature not in _SIMULATIONS:
         _SIMULATIONS[signature] = Simulation(config)
     return _SIMULATIONS[signature]
+
+
+DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
+
+
+def select_devices(kind: str = "auto") -> list[jax.Device]:
+    """The local devices to shard scenarios over: all of the default backend, or of ``kind``."""
+    if kind not in DEVICE_KINDS:
+        raise ConfigError("run.device", f"got {kind!r}, allowed: {', '.join(map(repr, DEVICE_KINDS))}")
+    if kind == "auto":
+        return jax.local_devices()
+    try:
+        return jax.local_devices(backend=kind)
+    except RuntimeError:
+        present = ", ".join(sorted({f"{d.platform} ({d})" for d in jax.local_devices()}))
+        raise ConfigError("run.device", f"no {kind} device here; present: {present}") from None
+
+
+def scenario_sharding(devices: list[jax.Device]) -> jax.sharding.NamedSharding:
+    """Scenarios split over a one-axis mesh of the devices; everything else follows."""
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("scenarios",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("scenarios"))
 
 
 def bytes_per_scenario(config: RunConfig) -> int:
@@ -279,9 +301,11 @@ def chunk_size(config: RunConfig) -> int:
                 f"{config.run.chunk} scenarios need about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB are free; "
                 f"use at most {max(free // per_scenario, 1)}",
             )
-        return config.run.chunk
-    fitting = max(int(free // 4 // per_scenario), 1)
-    return int(min(config.run.scenarios, DEFAULT_CHUNK, fitting))
+        chunk = config.run.chunk
+    else:
+        chunk = int(min(config.run.scenarios, DEFAULT_CHUNK, max(int(free // 4 // per_scenario), 1)))
+    devices = len(select_devices(config.run.device))
+    return -(-chunk // devices) * devices  # a multiple of the device count, so every device gets a share
 
 
 def run(
@@ -299,10 +323,13 @@ def run(
     compile_before = sim.compile_seconds
     run_seconds = 0.0
     done = 0
+    devices = select_devices(config.run.device)
     for begin in range(0, len(indices), chunk):
         part = indices[begin : begin + chunk]
         padded = np.concatenate([part, np.full(chunk - len(part), part[-1])])
         inputs = sim.inputs(config, padded)
+        placement = scenario_sharding(devices) if len(devices) > 1 else devices[0]
+        inputs = jax.device_put(inputs, placement)
         program = sim.compiled(inputs)
         started = time.perf_counter()
         out = jax.block_until_ready(program(inputs))

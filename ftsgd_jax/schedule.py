@@ -332,18 +332,19 @@ def resolve_round(
 
 
 def quorum_time(topology: Topology, arrival: jax.Array, quorum: str) -> jax.Array:
-    """(n,) earliest time each receiver has heard from a quorum of clusters (own counts)."""
+    """(n,) earliest time each receiver has heard from a quorum of clusters (own counts).
+
+    The quorum forms at the arrival of some cluster's first message; trying every
+    cluster's first arrival as that moment (an (n, m, m) comparison) avoids a sort.
+    """
     membership = jnp.asarray(topology.membership, bool)  # (n, m)
     # first[q, c]: first arrival at q of a message from cluster c
     first = jnp.min(jnp.where(membership[:, None, :], arrival[:, :, None], jnp.inf), axis=0)
     first = jnp.where(membership, -jnp.inf, first)
-    order = jnp.argsort(first, axis=1)
-    weights = jnp.asarray(quorum_weights(topology, quorum))[order]
-    reached = jnp.cumsum(weights, axis=1) > quorum_threshold(topology, quorum)
-    # the quorum forms with the first cluster whose arrival tips the sum over the threshold
-    tip = jnp.argmax(reached, axis=1)
-    tip_time = jnp.take_along_axis(jnp.take_along_axis(first, order, axis=1), tip[:, None], axis=1)[:, 0]
-    return jnp.where(jnp.any(reached, axis=1), tip_time, jnp.inf)
+    weights = jnp.asarray(quorum_weights(topology, quorum))
+    heard_by = first[:, None, :] <= first[:, :, None]  # [q, c, c']: c' heard by c's first arrival
+    reached = jnp.sum(jnp.where(heard_by, weights, 0.0), axis=-1) > quorum_threshold(topology, quorum)
+    return jnp.min(jnp.where(reached, first, jnp.inf), axis=1)
 
 
 def run_rounds(
