@@ -282,7 +282,7 @@ def bytes_per_scenario(config: RunConfig) -> int:
 
 def available_memory_bytes() -> int:
     """Free memory of the first device (GPU stats where present, else the host's)."""
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
