@@ -98,6 +98,17 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
 
 
+def _figure_names(names: Any) -> list[str]:
+    from ftsgd_jax.figures import FIGURES
+
+    if not isinstance(names, list):
+        raise ConfigError("sweep.figures", f"need a list of figure names, got {names!r}")
+    for name in names:
+        if name not in FIGURES:
+            raise ConfigError("sweep.figures", f"unknown figure {name!r}; allowed: {', '.join(FIGURES)}{closest(str(name), FIGURES)}")
+    return list(names)
+
+
 def point_config(base: Mapping[str, Any], values: Mapping[str, Any], base_dir: Path | None) -> RunConfig:
     raw = copy.deepcopy(dict(base))
     for key, value in values.items():
@@ -123,7 +134,7 @@ class Sweep:
         sweep = spec.pop("sweep")
         self.base = spec
         self.name = str(sweep.get("name", path.stem))
-        self.figures = list(sweep.get("figures", []))
+        self.figures = _figure_names(sweep.get("figures", []))
         base_seed = spec.get("run", {}).get("seed", DEFAULTS["run"]["seed"])
         self.points = expand(sweep, base_seed)
         self.swept = list(dict.fromkeys(k for point in self.points for k in point))

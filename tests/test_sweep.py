@@ -157,3 +157,19 @@ iterations = 10
 scenarios = 16
 record_every = 5
 """
+
+
+def test_unknown_figure_names_are_refused_when_the_spec_is_read():
+    with pytest.raises(ConfigError, match="sweep.figures: unknown figure 'speed_up'.*did you mean 'speedup'"):
+        Sweep(spec(grid={"faults.crashes": [0]}, figures=["speed_up"]), Path("s.toml"))
+
+
+def test_figures_command_draws_a_small_sweep_and_refuses_a_missing_folder(tmp_path, capsys):
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(_toml(crashes="[0, 2]").replace("[sweep.grid]", 'figures = ["faults", "error_vs_iteration"]\n[sweep.grid]'))
+    assert main(["sweep", str(spec_file), "--out", str(tmp_path / "out")]) == 0
+    assert main(["figures", str(tmp_path / "out"), "--out", str(tmp_path / "figs")]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert drawn == ["s_error_vs_iteration.pdf", "s_error_vs_iteration.png", "s_faults.pdf", "s_faults.png"]
+    assert main(["figures", str(tmp_path / "nothing"), "--out", str(tmp_path / "f2")]) == 2
+    assert "no sweep results" in capsys.readouterr().err

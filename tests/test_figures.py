@@ -1,0 +1,480 @@
+"""Figures from synthetic sweep folders: files written, series, theory lines, axis scales, errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ftsgd_jax import figures
+from ftsgd_jax.errors import ConfigError
+
+FLOATS = (
+    "err_mean", "err_max", "loss_mean", "grad_sq_mean", "disagreement",
+    "view_min", "view_mean", "contraction_max", "contraction_mean",
+)
+INTS = ("rounds", "crashed", "blocked")
+SCENARIOS = 16
+T = np.arange(10, 101, 10)
+
+BASE = {
+    "system": {"clusters": [2, 2], "quorum": "weighted"},
+    "faults": {"pattern": "none", "crashes": 0, "window": [0.0, 1.0]},
+    "schedule": {"kind": "random"},
+    "objective": {"kind": "quadratic", "dim": 2, "mu": 1.0, "L": 1.0, "sigma": 1.0},
+    "algorithm": {
+        "kind": "sc", "rule": "mean", "rounds": 3, "step": "inverse", "step_scale": 1.0,
+        "step_offset": 1.0, "lr": 0.05, "eps0": 1.0, "eps_power": 1.0,
+    },
+    "run": {"iterations": int(T[-1]), "scenarios": SCENARIOS, "record_every": 10, "seed": 0},
+}
+
+
+def config(**sections) -> dict:
+    """BASE with ``section={key: value}`` overrides."""
+    out = copy.deepcopy(BASE)
+    for section, values in sections.items():
+        out[section].update(values)
+    return out
+
+
+def n_of(cfg: dict) -> int:
+    return sum(cfg["system"]["clusters"])
+
+
+def noise(seed: int, shape=(SCENARIOS, T.size), spread=0.3) -> np.ndarray:
+    return np.exp(np.random.default_rng(seed).normal(0.0, spread, shape))
+
+
+def write_sweep(
+    directory: Path,
+    name: str,
+    figure_names: list[str],
+    swept: list[str],
+    configs: list[dict],
+    metrics: list[dict[str, np.ndarray]],
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """A sweep folder in the format of ``ftsgd sweep``; metrics[i][col] has shape (SCENARIOS, len(T))."""
+    directory.mkdir(parents=True, exist_ok=True)
+    points = []
+    columns: dict[str, list] = {c: [] for c in ("point", "scenario", "t", *FLOATS, *INTS, "majority", *swept)}
+    for index, (cfg, values) in enumerate(zip(configs, metrics, strict=True)):
+        swept_values = {key: cfg[key.split(".")[0]][key.split(".")[1]] for key in swept}
+        points.append({"index": index, "values": swept_values, "config": cfg})
+        rows = SCENARIOS * T.size
+        columns["point"].append(np.full(rows, index))
+        columns["scenario"].append(np.repeat(np.arange(SCENARIOS), T.size))
+        columns["t"].append(np.tile(T, SCENARIOS))
+        for c in FLOATS:
+            columns[c].append(np.asarray(values.get(c, np.full((SCENARIOS, T.size), np.nan)), np.float32).ravel())
+        for c in INTS:
+            columns[c].append(np.asarray(values.get(c, np.zeros((SCENARIOS, T.size))), np.int32).ravel())
+        columns["majority"].append(np.asarray(values.get("majority", np.ones((SCENARIOS, T.size))), bool).ravel())
+        for key, value in swept_values.items():
+            text = json.dumps(value) if isinstance(value, list) else value
+            columns[key].append(np.array([text] * rows))
+    table = pa.table({c: np.concatenate(parts) for c, parts in columns.items() if c not in drop})
+    pq.write_table(table, directory / "metrics.parquet")
+    manifest = {"spec": {}, "name": name, "figures": figure_names, "swept": swept, "points": points}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def assert_files(paths: list[Path], names: list[str]) -> None:
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{ext}" for n in names for ext in ("png", "pdf"))
+    for path in paths:
+        assert path.stat().st_size > 1000
+        head = path.read_bytes()[:8]
+        assert head.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF")
+
+
+def measured(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() is None and not line.get_label().startswith("_")]
+
+
+def theory(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == figures.THEORY]
+
+
+def legend_title(fig) -> str:
+    return fig.legends[0].get_title().get_text()
+
+
+# --- sweeps -------------------------------------------------------------------------------
+
+
+def error_sweep(directory: Path) -> Path:
+    configs = [
+        config(schedule={"kind": "sync"}),
+        config(schedule={"kind": "random"}, faults={"pattern": "random", "crashes": 1}),
+        config(algorithm={"kind": "seq"}, schedule={"kind": "self_only"}, system={"clusters": [1, 1, 1, 1]}),
+    ]
+    ks = [4, 2, 1]
+    metrics = [
+        {"err_mean": noise(i) / (k * T), "view_min": np.full((SCENARIOS, T.size), k)} for i, k in enumerate(ks)
+    ]
+    swept = ["schedule.kind", "algorithm.kind"]
+    return write_sweep(directory, "err", ["error_vs_iteration"], swept, configs, metrics)
+
+
+def test_error_vs_iteration(tmp_path):
+    sweep_dir = error_sweep(tmp_path / "sweep")
+    paths = figures.draw_all(sweep_dir, tmp_path / "out")
+    assert_files(paths, ["err_error_vs_iteration"])
+    fig = figures.error_vs_iteration(figures.load_sweep(sweep_dir))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert [line.get_label() for line in measured(ax)] == [
+        "sc · sync · no crashes",
+        "sc · random · 1 crash (random)",
+        "seq · self_only · no crashes",
+    ]
+    lines = theory(ax)
+    assert len(lines) == 3 and all(line.get_linestyle() == "--" for line in lines)
+    t, y = lines[0].get_data()
+    np.testing.assert_allclose(y, 1.0 / (4 * t))  # sync: k = n = 4
+    t, y = lines[1].get_data()
+    np.testing.assert_allclose(y, 1.0 / (2 * t))  # k = median view_min
+    median_line = measured(ax)[0].get_ydata()
+    assert np.all(np.abs(np.log(median_line * 4 * T)) < 0.5)
+    assert "t" in ax.get_xlabel() and "x*" in ax.get_ylabel()
+    assert fig.get_size_inches()[0] == pytest.approx(figures.SINGLE_COLUMN)
+    assert fig.legends and "theory" in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_error_vs_iteration_splits_many_points_into_panels(tmp_path):
+    configs, metrics = [], []
+    for schedule in ("sync", "random", "self_only"):
+        for m in (1, 2, 4, 8):
+            configs.append(config(system={"clusters": [1] * m}, schedule={"kind": schedule}))
+            metrics.append({"err_mean": noise(m) / (m * T), "view_min": np.full((SCENARIOS, T.size), m)})
+    swept = ["schedule.kind", "system.clusters"]
+    sweep_dir = write_sweep(tmp_path / "s", "acc", ["error_vs_iteration"], swept, configs, metrics)
+    fig = figures.error_vs_iteration(figures.load_sweep(sweep_dir))
+    assert [ax.get_title() for ax in fig.axes] == [f"schedule.kind = {s}" for s in ("sync", "random", "self_only")]
+    assert fig.get_size_inches()[0] == pytest.approx(figures.DOUBLE_COLUMN)
+    for ax in fig.axes:
+        assert [line.get_label() for line in measured(ax)] == [f"n={m} ({m}×1)" for m in (1, 2, 4, 8)]
+        assert len(theory(ax)) == 4
+    # the same series has the same colour in every panel
+    colours = {tuple(measured(ax)[2].get_color()) for ax in fig.axes}
+    assert len(colours) == 1
+    assert legend_title(fig) == "sc · no crashes"
+
+
+def test_loss_vs_iteration(tmp_path):
+    dw = config(objective={"kind": "double_well", "dim": 2, "sigma": 1.0}, algorithm={"step": "constant"})
+    mlp = config(objective={"kind": "mlp"}, algorithm={"step": "constant"})
+    gen_dw, gen_mlp = copy.deepcopy(dw), copy.deepcopy(mlp)
+    gen_dw["algorithm"]["kind"] = gen_mlp["algorithm"]["kind"] = "gen"
+    metrics = [{"loss_mean": -2.0 + 1.0 / T + 0 * noise(0)}, {"loss_mean": 0.1 + 1.0 / T + 0 * noise(1)}] * 2
+    swept = ["algorithm.kind", "objective.kind"]
+    sweep_dir = write_sweep(tmp_path / "s", "nc", ["loss_vs_iteration"], swept, [dw, mlp, gen_dw, gen_mlp], metrics)
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["nc_loss_vs_iteration"])
+    well, net = figures.loss_vs_iteration(figures.load_sweep(sweep_dir)).axes[:2]
+    assert (well.get_title(), net.get_title()) == ("objective: double_well", "objective: mlp")
+    assert [line.get_label() for line in measured(well)] == ["sc", "gen (mean)"]
+    assert well.get_yscale() == "linear" and net.get_yscale() == "log"  # negative losses stay linear
+    (optimum,) = theory(well)
+    assert optimum.get_ydata()[0] == pytest.approx(2 * -1.019866, abs=1e-5)  # dim * Q(x_m), x_m = 0.957504
+    assert not theory(net)
+    assert measured(well)[0].get_color() == measured(net)[0].get_color()
+
+
+def test_speedup(tmp_path):
+    configs, metrics = [], []
+    for schedule in ("sync", "random"):
+        for m in (1, 2, 4, 8):
+            cfg = config(system={"clusters": [1] * m}, schedule={"kind": schedule})
+            k = m if schedule == "sync" else max(1, m // 2)
+            configs.append(cfg)
+            metrics.append({"err_mean": noise(m, spread=0.05) / (k * T), "view_min": np.full((SCENARIOS, T.size), k)})
+    sweep_dir = write_sweep(tmp_path / "s", "scale", ["speedup"], ["system.clusters", "schedule.kind"], configs, metrics)
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["scale_speedup"])
+    ax = figures.speedup(figures.load_sweep(sweep_dir)).axes[0]
+    series = measured(ax)
+    assert [line.get_label() for line in series] == ["sync", "random"]
+    assert legend_title(ax.figure) == "sc · no crashes"  # what every series shares
+    np.testing.assert_array_equal(series[0].get_xdata(), [1, 2, 4, 8])
+    np.testing.assert_allclose(series[0].get_ydata(), [1, 2, 4, 8], rtol=0.15)  # sync: ideal
+    lines = theory(ax)
+    ideal = [line for line in lines if line.get_label() == "_ideal"]
+    assert len(ideal) == 1 and np.array_equal(ideal[0].get_xdata(), ideal[0].get_ydata())
+    assert len(lines) == 3  # ideal + one k-line per series
+    assert ax.get_xscale() == "log"
+
+
+def faults_sweep(directory: Path, drop: tuple[str, ...] = ()) -> Path:
+    configs, metrics = [], []
+    for quorum in ("weighted", "count"):
+        for f in range(6):
+            cfg = config(
+                system={"clusters": [1, 1, 2, 4], "quorum": quorum},
+                algorithm={"kind": "gen"},
+                faults={"pattern": "random", "crashes": f},
+            )
+            limit = 3 if quorum == "weighted" else 1  # majority holds up to `limit` crashes
+            holds = np.full((SCENARIOS, T.size), f <= limit)
+            configs.append(cfg)
+            metrics.append({
+                "err_mean": noise(f) / (8 * T),
+                "blocked": np.where(holds, 0, 8 - f),
+                "majority": holds,
+            })
+    swept = ["system.quorum", "faults.crashes"]
+    return write_sweep(directory, "ft", ["faults"], swept, configs, metrics, drop=drop)
+
+
+def test_faults(tmp_path):
+    sweep_dir = faults_sweep(tmp_path / "s")
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["ft_faults"])
+    fig = figures.faults(figures.load_sweep(sweep_dir))
+    error_ax, blocked_ax = fig.axes[:2]
+    assert fig.get_size_inches()[0] == pytest.approx(figures.DOUBLE_COLUMN)
+    labels = [line.get_label() for line in measured(error_ax)]
+    assert labels == ["weighted quorum", "count quorum"]
+    assert legend_title(fig) == "gen (mean) · random · random crashes"
+    assert error_ax.get_yscale() == "log"
+    blocked = measured(blocked_ax)
+    np.testing.assert_array_equal(blocked[0].get_ydata(), [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(blocked[1].get_ydata(), [0, 0, 1, 1, 1, 1])
+    failures = sorted({line.get_xdata()[0] for line in error_ax.get_lines() if line.get_gid() == "majority"})
+    assert failures == [2, 4]
+    legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    assert "weighted quorum" in legend and "count quorum" in legend
+
+
+def test_faults_uses_loss_when_error_unknown(tmp_path):
+    cfg = config(objective={"kind": "double_well", "dim": 1, "sigma": 1.0}, algorithm={"step": "constant"})
+    metrics = [{"loss_mean": -noise(0)}]
+    sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], [], [cfg], metrics)
+    ax = figures.faults(figures.load_sweep(sweep_dir)).axes[0]
+    assert ax.get_yscale() == "linear" and "loss" in ax.get_ylabel()
+
+
+def test_agreement(tmp_path):
+    gen = config(algorithm={"kind": "gen", "rounds": "auto", "eps0": 0.5, "eps_power": 1.0})
+    sc = config()
+    eps = 0.5 / (T - 1 + 1.0)
+    metrics = [
+        {"disagreement": eps * np.random.default_rng(0).uniform(0.2, 1.0, (SCENARIOS, T.size)),
+         "rounds": np.tile(np.ceil(np.log(T)), (SCENARIOS, 1))},
+        {"disagreement": noise(1) / T, "rounds": np.ones((SCENARIOS, T.size))},
+    ]
+    sweep_dir = write_sweep(tmp_path / "s", "agr", ["agreement"], ["algorithm.kind"], [gen, sc], metrics)
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["agr_agreement"])
+    spread_ax, rounds_ax = figures.agreement(figures.load_sweep(sweep_dir)).axes[:2]
+    assert spread_ax.get_yscale() == "log"
+    assert [line.get_label() for line in measured(spread_ax)] == ["gen (mean)", "sc"]
+    assert legend_title(spread_ax.figure) == "random · no crashes"
+    (eps_line,) = theory(spread_ax)  # only the GEN point has a target
+    t, y = eps_line.get_data()
+    np.testing.assert_allclose(y, 0.5 / t)  # eps of iteration t-1: 0.5 / (mu ((t-1) + 1))
+    assert len(measured(rounds_ax)) == 2
+    np.testing.assert_allclose(measured(rounds_ax)[0].get_ydata(), np.ceil(np.log(T)))
+    assert "round" in rounds_ax.get_ylabel()
+
+
+def impossibility_sweep(directory: Path, with_npz: bool = True) -> Path:
+    rng = np.random.default_rng(0)
+    dw = {"kind": "double_well", "dim": 1, "sigma": 1.0}
+    configs = [
+        config(objective=dw, algorithm={"kind": "nowait", "step": "constant"}),
+        config(objective=dw, algorithm={"kind": "gen", "step": "constant"}),
+    ]
+    blocked = np.zeros((SCENARIOS, T.size))
+    blocked[: SCENARIOS // 2] = 4  # half the GEN runs blocked
+    metrics = [{"loss_mean": -np.ones((SCENARIOS, T.size))}, {"loss_mean": -np.ones((SCENARIOS, T.size)), "blocked": blocked}]
+    write_sweep(directory, "imp", ["impossibility"], ["algorithm.kind"], configs, metrics)
+    if with_npz:
+        for index in range(2):
+            x = np.concatenate([rng.normal(-0.96, 0.05, (SCENARIOS, 2, 1)), rng.normal(0.96, 0.05, (SCENARIOS, 2, 1))], 1)
+            live = np.ones((SCENARIOS, 4), bool)
+            if index == 1:
+                x[:] = 0.96
+                live[: SCENARIOS // 2] = False
+            folder = directory / "points" / str(index)
+            folder.mkdir(parents=True)
+            np.savez(folder / "final.npz", x=x, live=live, crash_time=np.full((SCENARIOS, 4), np.inf),
+                     cluster_of=np.array([0, 0, 1, 1]), group_of_cluster=np.array([0, 1]))
+    return directory
+
+
+def test_impossibility(tmp_path):
+    sweep_dir = impossibility_sweep(tmp_path / "s")
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["imp_impossibility"])
+    fig = figures.impossibility(figures.load_sweep(sweep_dir))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 2
+    texts = [[t.get_text() for t in ax.texts if t.get_gid() == "outcome"][0] for ax in panels]
+    assert "blocked: 0% of runs" in texts[0] and "groups apart >1: 100% of runs" in texts[0]
+    assert "blocked: 50% of runs (median 2/4)" in texts[1] and "groups apart >1: 0% of runs" in texts[1]
+    assert "majority side: none" in texts[1]  # clusters [2, 2] cut into {0} | {1}: no side has > n/2
+    assert "majority condition (crashes)" not in texts[1]  # shown only where crashes break it
+    assert [ax.get_title() for ax in panels] == ["nowait", "gen (mean)"]
+    assert legend_title(fig) == "random · no crashes"
+    assert len(panels[0].patches) == 2  # one histogram per partition group
+    minima = [line.get_xdata()[0] for line in theory(panels[0])]
+    np.testing.assert_allclose(sorted(minima), [-0.957504, 0.957504], atol=1e-6)
+
+
+def test_majority_side():
+    state = {"group_of_cluster": np.array([0, 0, 1])}
+    weighted = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "weighted"}))
+    count = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "count"}))
+    assert figures.majority_side(weighted, state, "impossibility") == "group 1 (4/6 weighted)"
+    assert figures.majority_side(count, state, "impossibility") == "group 0 (2/3 count)"
+
+
+def test_contraction(tmp_path):
+    rng = np.random.default_rng(0)
+    configs = [config(algorithm={"kind": "gen", "rule": "mean"}),
+               config(algorithm={"kind": "gen", "rule": "midpoint"}, objective={"dim": 1}),
+               config(algorithm={"kind": "sc"})]
+    metrics = [{"contraction_max": rng.uniform(0.2, 0.75, (SCENARIOS, T.size))},
+               {"contraction_max": rng.uniform(0.1, 0.5, (SCENARIOS, T.size))},
+               {}]  # sc: NaN, left out
+    sweep_dir = write_sweep(tmp_path / "s", "con", ["contraction"], ["algorithm.rule"], configs, metrics)
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["con_contraction"])
+    ax = figures.contraction(figures.load_sweep(sweep_dir)).axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["mean", "midpoint"]
+    factors = sorted(line.get_ydata()[0] for line in theory(ax))
+    np.testing.assert_allclose(factors, [0.5, 0.75])  # midpoint 1/2, mean 1 - 1/4
+
+
+def test_draw_suite_and_figure_list(tmp_path):
+    error_sweep(tmp_path / "suite" / "a")
+    faults_sweep(tmp_path / "suite" / "b")
+    (tmp_path / "suite" / "notes").mkdir()
+    paths = figures.draw_suite(tmp_path / "suite", tmp_path / "out")
+    assert_files(paths, ["err_error_vs_iteration", "ft_faults"])
+    assert figures.draw_suite(tmp_path / "suite" / "a", tmp_path / "out2")[0].name == "err_error_vs_iteration.png"
+    assert set(figures.FIGURES) == {
+        "error_vs_iteration", "loss_vs_iteration", "speedup", "faults", "agreement", "impossibility", "contraction"
+    }
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def test_no_results(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for directory in (tmp_path / "empty", tmp_path / "absent"):
+        with pytest.raises(ConfigError, match="no sweep results") as info:
+            figures.draw_suite(directory, tmp_path / "out")
+        assert info.value.field == "figures"
+    with pytest.raises(ConfigError, match="no sweep results"):
+        figures.draw_all(tmp_path / "empty", tmp_path / "out")
+
+
+def test_missing_column_names_the_figure(tmp_path):
+    sweep_dir = write_sweep(tmp_path / "s", "con", ["contraction"], [], [config(algorithm={"kind": "gen"})], [{}],
+                            drop=("contraction_max",))
+    with pytest.raises(ConfigError, match="contraction.*contraction_max") as info:
+        figures.draw_all(sweep_dir, tmp_path / "out")
+    assert info.value.field == "figures"
+
+
+def test_missing_data_raises(tmp_path):
+    with pytest.raises(ConfigError, match="impossibility.*final.npz"):
+        figures.draw_all(impossibility_sweep(tmp_path / "imp", with_npz=False), tmp_path / "out")
+    # every err NaN (no known optimum): the error figure says so instead of drawing nothing
+    sweep_dir = write_sweep(tmp_path / "nan", "e", ["error_vs_iteration"], [], [config()], [{}])
+    with pytest.raises(ConfigError, match="error_vs_iteration.*NaN"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
+    sweep_dir = faults_sweep(tmp_path / "nocol", drop=("blocked",))
+    with pytest.raises(ConfigError, match="faults.*'blocked'"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
+    (sweep_dir / "metrics.parquet").unlink()
+    with pytest.raises(ConfigError, match="faults.*metrics.parquet is missing"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
+
+
+def test_unknown_figure(tmp_path):
+    sweep_dir = write_sweep(tmp_path / "s", "x", ["error_vs_iteraton"], [], [config()], [{}])
+    with pytest.raises(ConfigError, match="did you mean 'error_vs_iteration'"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
+
+
+# --- labels and schedules -------------------------------------------------------------------
+
+
+def test_shorten():
+    assert figures.shorten(["sc · sync · no crashes", "sc · random · no crashes"]) == ("sc · no crashes", ["sync", "random"])
+    assert figures.shorten(["a · b", "c · d"]) == ("", ["a · b", "c · d"])
+    assert figures.shorten(["only · one"]) == ("", ["only · one"])
+
+
+def test_point_label():
+    cfg = config(faults={"pattern": "random", "crashes": 3}, system={"clusters": [4, 4, 4, 4]})
+    assert figures.point_label(cfg) == "sc · random · 3 crashes (random)"
+    assert figures.point_label(cfg, ["system.clusters", "run.seed"]) == "sc · random · 3 crashes (random) · n=16 (4×4) · seed=0"
+    assert figures.point_label(cfg, drop={"faults.crashes"}) == "sc · random · random crashes"
+
+
+def test_step_sizes_match_the_engine_schedules():
+    optax = pytest.importorskip("optax")
+    t = np.arange(100)
+    point = figures.Point(0, {}, config(algorithm={"step": "cosine", "lr": 0.1}))
+    expected = np.asarray([optax.cosine_decay_schedule(0.1, decay_steps=100)(i) for i in t])
+    np.testing.assert_allclose(figures.step_sizes(point, t, "agreement"), expected, rtol=1e-5, atol=1e-7)
+    point = figures.Point(0, {}, config(algorithm={"step_scale": 2.0, "step_offset": 8.0}, objective={"mu": 0.5}))
+    np.testing.assert_allclose(figures.step_sizes(point, t, "agreement"), 2.0 / (0.5 * (t + 8.0)))
+    point = figures.Point(0, {}, config(algorithm={"step": "constant", "lr": 0.03, "eps0": 2.0, "eps_power": 0.5}))
+    np.testing.assert_allclose(figures.eps_targets(point, t + 1, "agreement"), 2.0 * np.sqrt(0.03))
+
+
+# --- space-time diagram ----------------------------------------------------------------------
+
+
+def tiny_trace() -> list[dict]:
+    def event(time, step, process, peer=None, round_=0):
+        cluster = 0 if process < 2 else 1
+        return {"time": time, "step": step, "process": process, "cluster": cluster, "iteration": 0,
+                "round": round_, "peer": peer}
+
+    return [
+        event(0.5, "compute", 0), event(0.6, "compute", 1), event(0.7, "compute", 2),
+        event(1.0, "write", 0), event(1.1, "write", 1), event(1.2, "write", 2),
+        event(1.3, "read", 0, peer=1), event(1.4, "read", 1, peer=0),
+        event(1.5, "send", 0, peer=2), event(1.6, "send", 2, peer=0), event(1.7, "send", 2, peer=1),
+        event(2.0, "receive", 2, peer=0), event(2.4, "receive", 0, peer=2), event(2.6, "receive", 1, peer=2),
+        event(2.5, "end", 0), event(2.7, "end", 2),
+        event(2.2, "crash", 1),
+        event(2.8, "blocked", 2),
+    ]
+
+
+def test_spacetime(tmp_path):
+    trace = tiny_trace()
+    paths = figures.spacetime(trace, [2, 1], tmp_path / "replay.png")
+    assert_files(paths, ["replay"])
+    fig = figures.spacetime_figure(trace, [2, 1], blocked=[0])
+    ax = fig.axes[0]
+    arrows = [patch for patch in ax.patches if patch.get_gid() == "message"]
+    assert len(arrows) == sum(e["step"] == "receive" for e in trace) == 3
+    by_gid = {line.get_gid(): line for line in ax.get_lines() if line.get_gid() not in ("process", "blocked")}
+    assert len(by_gid["write"].get_xdata()) == 3
+    assert list(by_gid["crash"].get_xdata()) == [2.2]
+    assert len(by_gid["round_end"].get_xdata()) == 2
+    dashed = [line for line in ax.get_lines() if line.get_gid() == "blocked"]
+    assert len(dashed) == 2  # p2 from its trace event, p0 from the argument
+    assert all(line.get_xdata()[1] == pytest.approx(ax.get_xlim()[1]) for line in dashed)
+    assert sum(t.get_text().strip() == "blocked" for t in ax.texts) == 2
+    assert {"C0", "C1"} <= {t.get_text() for t in ax.texts if t.get_gid() == "cluster"}
+    assert ax.get_xlabel() == "time (units)"
+    # the arrow from p0's send (t = 1.5) to p2's receive (t = 2.0)
+    first = arrows[0]
+    (x0, _), (x1, _) = first._posA_posB
+    assert (x0, x1) == (1.5, 2.0)
+
+
+def test_spacetime_rejects_bad_steps():
+    with pytest.raises(ConfigError, match="unknown step"):
+        figures.spacetime_figure([{"time": 0.0, "step": "jump", "process": 0}], [1])
