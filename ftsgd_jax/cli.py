@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--trace-iterations", type=int, default=20, help="iterations to trace (default 20)")
     replay.add_argument("--out", required=True, help="output folder for trace.jsonl and the diagram")
     replay.set_defaults(handler=command_replay)
+
+    from ftsgd_jax import bench
+
+    bench.register(commands)
     return parser
 
 

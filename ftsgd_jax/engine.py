@@ -250,17 +250,17 @@ def simulation(config: RunConfig) -> Simulation:
 DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
 
 
-def select_devices(kind: str = "auto") -> list[jax.Device]:
+def select_devices(kind: str = "auto", field: str = "run.device") -> list[jax.Device]:
     """The local devices to shard scenarios over: all of the default backend, or of ``kind``."""
     if kind not in DEVICE_KINDS:
-        raise ConfigError("run.device", f"got {kind!r}, allowed: {', '.join(map(repr, DEVICE_KINDS))}")
+        raise ConfigError(field, f"got {kind!r}, allowed: {', '.join(map(repr, DEVICE_KINDS))}")
     if kind == "auto":
         return jax.local_devices()
     try:
         return jax.local_devices(backend=kind)
     except RuntimeError:
         present = ", ".join(sorted({f"{d.platform} ({d})" for d in jax.local_devices()}))
-        raise ConfigError("run.device", f"no {kind} device here; present: {present}") from None
+        raise ConfigError(field, f"no {kind} device here; present: {present}") from None
 
 
 def scenario_sharding(devices: list[jax.Device]) -> jax.sharding.NamedSharding:
