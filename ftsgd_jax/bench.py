@@ -40,7 +40,6 @@ from ftsgd_jax.errors import ConfigError, choice
 # ``bench`` subcommand keeps the ``ftsgd`` command line quick to start.
 
 HEADLINE = {"n": 16, "d": 10, "scenarios": 4096}
-DEVICE_KINDS = ("cpu", "gpu", "tpu")
 ALGORITHMS = ("sc", "gen")
 TARGET_RUN_SECONDS = 0.2  # every timed run lasts at least this long (calls are repeated)
 MAX_ITERATIONS = 2000  # beyond this, a timed run repeats calls instead of growing the scan
