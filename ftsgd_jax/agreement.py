@@ -613,6 +613,17 @@ def safe_area_rule(points, mask, f, iters: int | None = None):
     return safe_area_point(points, mask, f, iters=iters).point
 
 
+def view_mean(values, view):
+    """Every process's centroid of its view at once, as one matrix product (the mean rule
+    for all rows; an empty view keeps the own value). Values outside every view may be
+    garbage, even non-finite: they are zeroed first so that ``0 * inf`` cannot leak in."""
+    seen = jnp.any(view, axis=0)[:, None]
+    weights = view.astype(values.dtype)
+    counts = weights.sum(axis=1, keepdims=True)
+    averaged = (weights @ jnp.where(seen, values, 0.0)) / jnp.maximum(counts, 1.0)
+    return jnp.where(counts > 0, averaged, values)
+
+
 def apply_rule(rule: str, values, view, f=0, iters: int | None = None):
     """One agreement step for every process: row p of the result is ``rule`` applied to the
     points ``values[q]`` with ``view[p, q]`` True. A row with no True entry (a crashed or
@@ -621,8 +632,8 @@ def apply_rule(rule: str, values, view, f=0, iters: int | None = None):
     values = _float(values)
     view = jnp.asarray(view, bool)
     if rule == "mean":
-        one = mean_rule
-    elif rule == "midpoint":
+        return view_mean(values, view)
+    if rule == "midpoint":
         one = midpoint_rule
     else:
         def one(points, mask):

@@ -93,18 +93,6 @@ class RoundResult(NamedTuple):
     view_size: jax.Array  # (n,) smallest view over the iteration's rounds (0 if unfinished)
 
 
-def view_mean(values: jax.Array, view: jax.Array) -> jax.Array:
-    """Each process's average of the values in its view (its own value if the view is empty)."""
-    weights = view.astype(values.dtype)
-    counts = weights.sum(axis=1, keepdims=True)
-    averaged = (weights @ values) / jnp.maximum(counts, 1.0)
-    return jnp.where(counts > 0, averaged, values)
-
-
-def sc_update(y: jax.Array, outcome: RoundOutcome) -> jax.Array:
-    return view_mean(y, outcome.view)
-
-
 def seq_view(outcome: RoundOutcome) -> jax.Array:
     """Sequential SGD: every process sees only itself."""
     return jnp.diag(outcome.finished)

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import numpy as np
 from unittest import mock
 
 from ftsgd_jax.errors import ConfigError, choice
@@ -239,7 +241,6 @@ def bench_engine(
     is compiled but not run: the result has ``status = "skipped"`` and the reason.
     """
     import jax
-    import numpy as np
 
     from ftsgd_jax import engine
 
@@ -428,7 +429,7 @@ def numpy_sc(
     """The ``sc`` algorithm on a batch of scenarios in plain NumPy (float32).
 
     Same semantics as the engine (``schedule.resolve_round`` with ``wait=False`` and
-    ``algorithms.view_mean``), written directly: PCG64 exponential durations, read
+    ``agreement.view_mean``), written directly: PCG64 exponential durations, read
     offsets, send offsets and delays (``schedule = "random"``; ``"sync"``: every duration
     ``compute_mean``, no offsets or delays), collects and message arrivals by time-stamp
     comparison, ``V = (M @ S) > 0``, then ``x_p <- mean{y_q : q in V_p}`` with
@@ -437,7 +438,6 @@ def numpy_sc(
     total variance ``sigma^2``. Not bit-identical to the engine (other generator, no time
     grid), but the same distribution of executions.
     """
-    import numpy as np
 
     choice("schedule", schedule, ("random", "sync"))
     sizes = [int(c) for c in clusters]
@@ -558,7 +558,7 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     ``draws`` (``draw_round``), ``draws_threefry`` (the same count of exponentials from
     JAX's threefry, for comparison), ``views_sc``/``views_gen`` (``resolve_round`` without
     and with the quorum wait), ``gradients`` (``stochastic_grad`` vmapped over processes,
-    keys included), ``averaging_sc`` (``algorithms.view_mean``, the sc update),
+    keys included), ``averaging_sc`` (``agreement.view_mean``, the sc update),
     ``agreement_mean`` (``apply_rule('mean')``, the gen update), ``agreement_safe_area_d2``
     (``apply_rule('safe_area')`` in d = 2, f = 1), ``record`` (``metrics.record``, once per
     record), and the fused ``sc_iteration`` / ``gen_round`` (draws + views + gradients
@@ -568,7 +568,7 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     import jax
     import jax.numpy as jnp
 
-    from ftsgd_jax import agreement, algorithms, metrics, rng
+    from ftsgd_jax import agreement, metrics, rng
     from ftsgd_jax.engine import EngineState, gradient_key
     from ftsgd_jax.model import Topology
     from ftsgd_jax.objectives import make_objective
@@ -602,7 +602,7 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
         k_round, k_grad = rng.split(key, 2)
         y = gradients_of(xs, k_grad)
         view, end, finished = views_of(draws_of(k_round), clk, kappa, False)
-        return jnp.where(finished[:, None], algorithms.view_mean(y, view), xs), end
+        return jnp.where(finished[:, None], agreement.view_mean(y, view), xs), end
 
     def gen_round(key, values, clk, kappa):
         view, end, finished = views_of(draws_of(key), clk, kappa, True)
@@ -633,7 +633,7 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     view_gen = jax.block_until_ready(batched["views_gen"][0](draws, clock, crash))[0]
     batched["gradients"] = (jax.jit(jax.vmap(gradients_of)), (x, keys))
     values = x + jax.random.normal(jax.random.PRNGKey(1), x.shape)
-    batched["averaging_sc"] = (jax.jit(jax.vmap(algorithms.view_mean)), (values, view_gen))
+    batched["averaging_sc"] = (jax.jit(jax.vmap(agreement.view_mean)), (values, view_gen))
     batched["agreement_mean"] = (jax.jit(jax.vmap(lambda v, w: agreement.apply_rule("mean", v, w))), (values, view_gen))
     batched["record"] = (jax.jit(jax.vmap(record_of)), (values,))
     batched["sc_iteration"] = (jax.jit(jax.vmap(sc_iteration)), (keys, x, clock, crash))

