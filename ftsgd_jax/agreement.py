@@ -520,14 +520,13 @@ def _safe_area_2d(points, mask, f, iters, tol):
 
 
 def _safe_area_general(points, mask, f, iters, tol, directions):
-    """Approximate, any d: projected FISTA on the convex weights w, minimising the squared
-    violations ``sum_u ((u . (w @ p) - h_f(u)) + margin)^+ ^2`` over a finite direction set.
+    """Approximate, any d: FISTA on the convex weights w, minimising the squared violations
+    ``sum_u ((u . (w @ p) - h_f(u)) + margin)^+ ^2`` over a finite direction set.
 
-    Half the iterations use a margin (a small fraction of the radius) to pull the point into
-    the interior, the other half none, so the result sits inside when there is room and on the
-    region's edge when it is thin. Every iterate is a convex combination, so validity is exact;
-    depth is only approximate because a finite set of directions describes an outer
-    approximation of Safe_f.
+    Half the iterations use a margin (2 % of the radius) to pull the point into the interior,
+    the other half none, so the result sits inside when there is room and on the region's
+    edge when it is thin. Every iterate is a convex combination, so validity is exact; depth
+    is approximate (finite iterations, and possibly an incomplete direction set).
     """
     q, c, radius = _centered(points, mask)
     if directions is None:
@@ -567,12 +566,17 @@ def safe_area_point(points, mask, f, iters: int | None = None, tol: float | None
     - d = 2 (exact, O(k^4) work): the mean of the vertices of the safe polygon (found by
       clipping every constraint line of its halfplane description to the others), written as
       convex weights by ``iters`` steps of :func:`project_to_hull`.
-    - d > 2 (approximate): ``iters`` projected-gradient steps on the convex weights that
-      minimise the squared violations of the halfspace constraints of ``directions``
-      (default: fixed random unit vectors, +-axes and pairwise differences of the points).
-      CAVEAT: a finite direction set describes an outer approximation, so the point can have
-      depth < f+1 even at residual 0; ``nonempty`` is True when |V| >= (d+1) f + 1 or when a
-      point with residual <= tolerance was found (the latter can be a false positive).
+    - d > 2 (approximate): ``iters`` (default ``GENERAL_ITERS``) accelerated projected-gradient
+      steps on the convex weights that minimise the squared violations of the halfspace
+      constraints of ``directions`` (default: fixed random unit vectors, +-axes, pairwise
+      differences and, while C(k, d) <= ``MAX_SUBSET_NORMALS``, the normals of all d-point
+      hyperplanes, which make the description complete for points in general position).
+      CAVEATS: the iteration count bounds the accuracy (``residual`` reports what is left;
+      measured in float32 with k = 12: residual <= ~5e-5 relative for d = 3..8); without the
+      subset normals (large C(k, d)) the directions describe an outer approximation, so the
+      point can have depth < f+1 even at residual 0; ``nonempty`` is True when
+      |V| >= (d+1) f + 1 (Tverberg) or when a point with residual <= tolerance was found (the
+      latter can be a false positive when the description is incomplete).
 
     Validity is exact in every d: ``point = weights @ points`` with convex weights. When the
     safe area is empty (``nonempty`` False) the point is the centroid of V. ``tol`` (relative

@@ -361,6 +361,13 @@ def test_safe_area_general_d_is_valid_and_deep():
     out = safe(jnp.asarray(points, jnp.float32), np.ones(K_SIMPLEX, bool), 1)
     assert bool(out.nonempty)
     check_safe_point(points, 1, out, atol=1e-4)
+    # tight: |V| = (d+1) f + 1, where the safe area is typically tiny
+    for seed in range(3):
+        points = np.random.default_rng(seed).standard_normal((9, 3))
+        padded, mask = pad(points, capacity=K_SIMPLEX, seed=seed)
+        out = safe(jnp.asarray(padded, jnp.float32), mask, 2)
+        assert bool(out.nonempty) and float(out.residual) < 1e-3
+        check_safe_point(points, 2, out, atol=1e-3)
     # the general method on planar data: compare with the exact planar depth
     general_2d = jax.jit(lambda p: ag._safe_area_general(p, jnp.ones(K, bool), jnp.int32(2), 400, 1e-4, None))
     for seed in range(3):
