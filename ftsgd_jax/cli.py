@@ -77,13 +77,14 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_sweep(args: argparse.Namespace) -> int:
     from ftsgd_jax import sweep as sweeps
+    from ftsgd_jax.config import load_toml
 
     path = Path(args.spec)
-    spec = sweeps.load_spec(path)
+    spec = load_toml(path)
     out = Path(args.out)
     if sweeps.is_suite(spec):
         members = sweeps.suite_members(spec, path)
-        parsed = [sweeps.Sweep(sweeps.load_spec(member), member, overrides) for member, overrides in members]
+        parsed = [sweeps.Sweep(load_toml(member), member, overrides) for member, overrides in members]
     else:
         parsed = [sweeps.Sweep(spec, path)]
     for number, sweep in enumerate(parsed, 1):

@@ -73,11 +73,11 @@ def metrics_table(result: RunResult, indices: np.ndarray, extra: Mapping[str, An
     for name in METRIC_COLUMNS:
         columns[name] = result.metrics[name].reshape(-1)
     for name, value in (extra or {}).items():
-        columns[name] = pa.array([_scalar(value)] * (scenarios * records))
+        columns[name] = pa.array([table_cell(value)] * (scenarios * records))
     return pa.table(columns)
 
 
-def _scalar(value: Any) -> Any:
+def table_cell(value: Any) -> Any:
     """Table cells hold scalars; lists (cluster layouts) become their JSON text."""
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ftsgd_jax import engine, results
-from ftsgd_jax.config import DEFAULTS, RunConfig, build_config, load_toml
+from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, closest
 
 SWEEP_KEYS = ("name", "figures", "seeds", "grid", "zip", "description")
@@ -265,7 +265,7 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
 def _point_summary(index: int, values: Mapping[str, Any], table: pa.Table, config: RunConfig) -> dict[str, Any]:
     last_t = max(table.column("t").to_pylist())
     rows = table.filter(pa.compute.equal(table.column("t"), last_t))
-    row: dict[str, Any] = {"point": index, **{k: results._scalar(v) for k, v in values.items()}}
+    row: dict[str, Any] = {"point": index, **{k: results.table_cell(v) for k, v in values.items()}}
     row["scenarios"] = rows.num_rows
     for name in ("err_mean", "err_max", "loss_mean", "disagreement", "view_min", "contraction_max"):
         column = rows.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -278,10 +278,6 @@ def _point_summary(index: int, values: Mapping[str, Any], table: pa.Table, confi
     row["majority_fraction"] = float(np.mean(rows.column("majority").to_numpy()))
     row["rounds_last"] = int(rows.column("rounds").to_numpy().max())
     return row
-
-
-def load_spec(path: str | Path) -> dict[str, Any]:
-    return load_toml(path)
 
 
 def is_suite(spec: Mapping[str, Any]) -> bool:
