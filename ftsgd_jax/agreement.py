@@ -628,22 +628,48 @@ def view_mean(values, view):
     return jnp.where(counts > 0, averaged, values)
 
 
-def apply_rule(rule: str, values, view, f=0, iters: int | None = None):
+class RuleStep(NamedTuple):
+    """One agreement step of every process, with what the rule could not guarantee.
+
+    values: (n, d) the new values (a row with an empty view keeps its value).
+    residual: (n,) the safe-area rule's depth residual of each new value (NaN for the other
+        rules and for empty views): 0 means the point is certified in Safe_f.
+    fallback: (n,) bool, the safe area of the view was empty (or not found) and the rule
+        fell back to the centroid.
+    """
+
+    values: jax.Array
+    residual: jax.Array
+    fallback: jax.Array
+
+
+def rule_step(rule: str, values, view, f=0, iters: int | None = None) -> RuleStep:
     """One agreement step for every process: row p of the result is ``rule`` applied to the
     points ``values[q]`` with ``view[p, q]`` True. A row with no True entry (a crashed or
     blocked process) keeps ``values[p]``. ``values: (n, d)``, ``view: (n, n)`` bool."""
     choice("algorithm.rule", rule, RULES)
     values = _float(values)
     view = jnp.asarray(view, bool)
+    n = values.shape[0]
+    seen = jnp.any(view, axis=1)
+    no_residual = jnp.full((n,), jnp.nan, values.dtype)
+    no_fallback = jnp.zeros((n,), bool)
     if rule == "mean":
-        return view_mean(values, view)
+        return RuleStep(view_mean(values, view), no_residual, no_fallback)
     if rule == "midpoint":
-        one = midpoint_rule
-    else:
-        def one(points, mask):
-            return safe_area_rule(points, mask, f, iters)
-    new = jax.vmap(lambda row: one(values, row))(view)
-    return jnp.where(jnp.any(view, axis=1)[:, None], new, values)
+        new = jax.vmap(lambda row: midpoint_rule(values, row))(view)
+        return RuleStep(jnp.where(seen[:, None], new, values), no_residual, no_fallback)
+    safe = jax.vmap(lambda row: safe_area_point(values, row, f, iters=iters))(view)
+    return RuleStep(
+        jnp.where(seen[:, None], safe.point, values),
+        jnp.where(seen, safe.residual, jnp.nan),
+        seen & ~safe.nonempty,
+    )
+
+
+def apply_rule(rule: str, values, view, f=0, iters: int | None = None):
+    """The new values of :func:`rule_step` alone."""
+    return rule_step(rule, values, view, f, iters).values
 
 
 def contraction_factor(rule: str, n: int, d: int) -> float:
