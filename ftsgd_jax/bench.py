@@ -233,7 +233,7 @@ def bench_engine(
 ) -> dict[str, Any]:
     """Compile the engine for one configuration once, then time ``repeats`` runs.
 
-    The scenarios run in the engine's chunks (``engine.chunk_size``: up to 4096 per
+    The scenarios run in the engine's chunks (``devices.chunk_size``: up to 4096 per
     compiled batch), exactly as ``ftsgd run`` does. After one untimed warm-up run, each
     timed run calls the compiled program ``calls_per_run`` times back to back (so that a
     run lasts at least ``min_run_seconds``), ending with ``jax.block_until_ready``.
@@ -242,12 +242,12 @@ def bench_engine(
     """
     import jax
 
-    from ftsgd_jax import engine
+    from ftsgd_jax import devices, engine
 
     config = bench_config(algorithm, n, d, scenarios, iterations, rule, rounds, seed)
     row = _engine_row(config, repeats)
     sim = engine.Simulation(config)  # a fresh simulator: its compile time is not cached
-    chunk = engine.chunk_size(config)
+    chunk = devices.chunk_size(config)
     indices = np.arange(scenarios)
     batches = []
     for begin in range(0, scenarios, chunk):
@@ -1116,7 +1116,7 @@ def resolve_device(kind: str | None):
     """The first device of ``kind`` ('cpu', 'gpu' or 'tpu'); ConfigError naming what exists."""
     if kind is None:
         return None
-    from ftsgd_jax.engine import select_devices
+    from ftsgd_jax.devices import select_devices
 
     return select_devices(str(kind).lower(), field="--device")[0]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -37,10 +36,8 @@ from ftsgd_jax.schedule import (
     happens,
     resolve_round,
 )
+from ftsgd_jax.devices import chunk_size, scenario_sharding, select_devices
 from ftsgd_jax.errors import ConfigError
-
-DEFAULT_CHUNK = 4096
-
 
 class ScenarioInputs(NamedTuple):
     """Per-scenario run-time inputs (leading scenario axis when batched)."""
@@ -246,67 +243,6 @@ def simulation(config: RunConfig) -> Simulation:
     if signature not in _SIMULATIONS:
         _SIMULATIONS[signature] = Simulation(config)
     return _SIMULATIONS[signature]
-
-
-DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
-
-
-def select_devices(kind: str = "auto", field: str = "run.device") -> list[jax.Device]:
-    """The local devices to shard scenarios over: all of the default backend, or of ``kind``."""
-    if kind not in DEVICE_KINDS:
-        raise ConfigError(field, f"got {kind!r}, allowed: {', '.join(map(repr, DEVICE_KINDS))}")
-    if kind == "auto":
-        return jax.local_devices()
-    try:
-        return jax.local_devices(backend=kind)
-    except RuntimeError:
-        present = ", ".join(sorted({f"{d.platform} ({d})" for d in jax.local_devices()}))
-        raise ConfigError(field, f"no {kind} device here; present: {present}") from None
-
-
-def scenario_sharding(devices: list[jax.Device]) -> jax.sharding.NamedSharding:
-    """Scenarios split over a one-axis mesh of the devices; everything else follows."""
-    mesh = jax.sharding.Mesh(np.asarray(devices), ("scenarios",))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("scenarios"))
-
-
-def bytes_per_scenario(config: RunConfig) -> int:
-    """A generous estimate of the device memory one scenario of a chunk needs.
-
-    Per round: about 30 (n, n) float32 arrays of stamps, masks and views; per process the
-    parameters, gradients and agreement temporaries; per record the metric columns.
-    """
-    n, d = config.topology.n, config.objective.dim
-    records = config.run.iterations // config.run.record_every
-    return 4 * (30 * n * n + 12 * n * d + 16 * records) + 1024
-
-
-def available_memory_bytes() -> int:
-    """Free memory of the first device (GPU stats where present, else the host's)."""
-    stats = jax.local_devices()[0].memory_stats() or {}
-    if "bytes_limit" in stats:
-        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def chunk_size(config: RunConfig) -> int:
-    """Scenarios per compiled batch: ``run.chunk`` if given (checked against memory), else
-    as many as fit in a quarter of the free memory, at most DEFAULT_CHUNK."""
-    per_scenario = bytes_per_scenario(config)
-    free = available_memory_bytes()
-    if config.run.chunk:
-        need = config.run.chunk * per_scenario
-        if need > free:
-            raise ConfigError(
-                "run.chunk",
-                f"{config.run.chunk} scenarios need about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB are free; "
-                f"use at most {max(free // per_scenario, 1)}",
-            )
-        chunk = config.run.chunk
-    else:
-        chunk = int(min(config.run.scenarios, DEFAULT_CHUNK, max(int(free // 4 // per_scenario), 1)))
-    devices = len(select_devices(config.run.device))
-    return -(-chunk // devices) * devices  # a multiple of the device count, so every device gets a share
 
 
 def run(

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ftsgd_jax import engine, results
+from ftsgd_jax import devices, engine, results
 from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, closest
 
@@ -182,7 +182,7 @@ def run_sweep(
     chunks_run = 0
     timings = []
     for index, (values, config) in enumerate(zip(sweep.points, sweep.configs)):
-        chunk = engine.chunk_size(config)
+        chunk = devices.chunk_size(config)
         started = time.perf_counter()
         sim = engine.simulation(config)
         compile_before = sim.compile_seconds

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from ftsgd_jax.config import build_config
-from ftsgd_jax.engine import select_devices
+from ftsgd_jax.devices import select_devices
 from ftsgd_jax.errors import ConfigError
 
 SCRIPT = textwrap.dedent(
     """
     import json, sys
     import jax, numpy as np
-    from ftsgd_jax import engine
+    from ftsgd_jax import devices, engine
     from ftsgd_jax.config import build_config
     cfg = build_config({
         "system": {"clusters": [2, 1, 2]}, "faults": {"pattern": "random", "crashes": 2},
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     result = engine.run(cfg)
     sim = engine.simulation(cfg)
     inputs = sim.inputs(cfg, np.arange(int(sys.argv[2])))
-    sharded = jax.device_put(inputs, engine.scenario_sharding(engine.select_devices()))
+    sharded = jax.device_put(inputs, devices.scenario_sharding(devices.select_devices()))
     placement = len(sim.compiled(sharded)(sharded).records.err_mean.sharding.device_set)
     print(json.dumps({"devices": len(jax.devices()), "placement": placement,
                       "metrics": {k: np.nan_to_num(v, nan=-1.0).tolist() for k, v in result.metrics.items()}}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftsgd_jax import engine
+from ftsgd_jax import devices, engine
 from ftsgd_jax.config import build_config
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.reference import run_algorithm
@@ -198,11 +198,11 @@ def test_crash_counts_and_seeds_reuse_one_compiled_program():
 def test_a_chunk_that_cannot_fit_memory_says_the_estimate():
     cfg = config(run={"chunk": 10**9, "scenarios": 10**9})
     with pytest.raises(ConfigError, match=r"run.chunk: 1000000000 scenarios need about [\d.]+ GiB but [\d.]+ GiB are free"):
-        engine.chunk_size(cfg)
+        devices.chunk_size(cfg)
 
 
 def test_automatic_chunks_bound_memory_whatever_the_scenario_count():
     small, huge = config(run={"scenarios": 100}), config(run={"scenarios": 10**7})
-    assert engine.chunk_size(small) == 100
-    assert engine.chunk_size(huge) <= engine.DEFAULT_CHUNK
-    assert engine.chunk_size(huge) * engine.bytes_per_scenario(huge) < engine.available_memory_bytes()
+    assert devices.chunk_size(small) == 100
+    assert devices.chunk_size(huge) <= devices.DEFAULT_CHUNK
+    assert devices.chunk_size(huge) * devices.bytes_per_scenario(huge) < devices.available_memory_bytes()
