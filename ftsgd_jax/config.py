@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ftsgd_jax.errors import ConfigError, choice, closest
+from ftsgd_jax.errors import ConfigError, choice, closest, integer, real
 from ftsgd_jax.model import CRASH_PATTERNS, QUORUM_RULES, CrashPattern, Topology, validate_crash_count
 from ftsgd_jax.objectives import Objective, make_objective
 from ftsgd_jax.schedule import SCHEDULE_DEFAULTS, Scheduler, make_scheduler
@@ -89,12 +89,18 @@ class RunConfig:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; unreadable or malformed files raise ConfigError naming the file."""
+    """Read a TOML file; unreadable, non-UTF-8 or malformed files raise ConfigError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as error:
         raise ConfigError(str(path), f"cannot read the config file: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            str(path), f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); TOML files must be UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -119,7 +125,10 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ..
     merged = copy.deepcopy(dict(raw))
     for text in overrides:
         section, key, value = parse_override(text)
-        merged.setdefault(section, {})[key] = value
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(section, f"must be a table ([{section}]), got {table!r}")
+        table[key] = value
     return merged
 
 
@@ -129,11 +138,7 @@ def _check_keys(section: str, given: Mapping[str, Any], allowed: Mapping[str, An
             raise ConfigError(f"{section}.{key}", f"unknown key; allowed: {', '.join(allowed)}{closest(key, allowed)}")
 
 
-def _int(field: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(field, f"need an integer {bound}, got {value!r}")
-    return value
+_int = integer
 
 
 def _bool(field: str, value: Any) -> bool:
@@ -142,14 +147,32 @@ def _bool(field: str, value: Any) -> bool:
     return value
 
 
-def _real(field: str, value: Any, *, positive: bool = False, nonneg: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigError(field, f"need a number, got {value!r}")
-    if positive and value <= 0:
-        raise ConfigError(field, f"need a number > 0, got {value!r}")
-    if nonneg and value < 0:
-        raise ConfigError(field, f"need a number >= 0, got {value!r}")
-    return float(value)
+MAX_ITERATIONS = 10**7  # per-iteration host arrays (step sizes, round counts) stay below 100 MB
+MAX_SCENARIOS = 2**32  # scenario indices are uint32 counters of the random generator
+MAX_CHUNK = 2**20
+
+
+def divisors(number: int, count: int = 8) -> list[int]:
+    """The smallest ``count`` divisors of ``number``, in O(sqrt(number)) steps at most."""
+    small, large = [], []
+    k = 1
+    while k * k <= number and len(small) < count:
+        if number % k == 0:
+            small.append(k)
+            if k * k != number:
+                large.append(number // k)
+        k += 1
+    return sorted(small + large)[:count]
+
+
+def _window(value: Any) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError("faults.window", f"need [start, end] as fractions of the run in [0, 1], got {value!r}")
+    start = real("faults.window", value[0], low=0.0, high=1.0)
+    end = real("faults.window", value[1], low=0.0, high=1.0)
+    if start > end:
+        raise ConfigError("faults.window", f"need start <= end, got {value!r}")
+    return start, end
 
 
 def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> RunConfig:
@@ -170,10 +193,8 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
     quorum = choice("system.quorum", system["quorum"], QUORUM_RULES)
 
     faults = sections["faults"]
-    window = faults["window"]
-    if not isinstance(window, list) or len(window) != 2:
-        raise ConfigError("faults.window", f"need [start, end] as fractions of the run, got {window!r}")
-    pattern = CrashPattern(choice("faults.pattern", faults["pattern"], CRASH_PATTERNS), tuple(map(float, window)))
+    window = _window(faults["window"])
+    pattern = CrashPattern(choice("faults.pattern", faults["pattern"], CRASH_PATTERNS), window)
     crashes = validate_crash_count(pattern, faults["crashes"], topology)
 
     schedule = dict(sections["schedule"])
@@ -183,19 +204,18 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
 
     run = sections["run"]
     run_spec = RunSpec(
-        iterations=_int("run.iterations", run["iterations"], 1),
-        scenarios=_int("run.scenarios", run["scenarios"], 1),
+        iterations=_int("run.iterations", run["iterations"], 1, MAX_ITERATIONS),
+        scenarios=_int("run.scenarios", run["scenarios"], 1, MAX_SCENARIOS),
         seed=_int("run.seed", run["seed"], 0, 2**32 - 1),
-        record_every=_int("run.record_every", run["record_every"], 1),
-        chunk=_int("run.chunk", run["chunk"], 0),
+        record_every=_int("run.record_every", run["record_every"], 1, MAX_ITERATIONS),
+        chunk=_int("run.chunk", run["chunk"], 0, MAX_CHUNK),
         track_contraction=_bool("run.track_contraction", run["track_contraction"]),
         device=choice("run.device", run["device"], ("auto", "cpu", "gpu", "tpu")),
     )
     if run_spec.iterations % run_spec.record_every:
-        divisors = [k for k in range(1, run_spec.iterations + 1) if run_spec.iterations % k == 0][:8]
         raise ConfigError(
             "run.record_every",
-            f"must divide run.iterations ({run_spec.iterations}); e.g. {', '.join(map(str, divisors))}",
+            f"must divide run.iterations ({run_spec.iterations}); e.g. {', '.join(map(str, divisors(run_spec.iterations)))}",
         )
 
     objective_spec = dict(raw.get("objective", {}))
@@ -215,6 +235,17 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
     return RunConfig(topology, quorum, pattern, crashes, scheduler, objective, algorithm, run_spec, resolved)
 
 
+# Finite ranges of the algorithm's float keys (open at 0: a zero step or target means nothing).
+ALGORITHM_RANGES: dict[str, dict[str, Any]] = {
+    "step_scale": {"low": 0.0, "high": 1e6, "low_open": True},
+    "step_offset": {"low": 0.0, "high": 1e9, "low_open": True},
+    "lr": {"low": 0.0, "high": 1e6, "low_open": True},
+    "eps0": {"low": 0.0, "high": 1e12, "low_open": True},
+    "eps_power": {"low": 0.0, "high": 10.0, "low_open": True},
+    "g_max": {"low": 0.0, "high": 1e12, "low_open": True},
+}
+
+
 def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: Objective) -> AlgorithmSpec:
     kind = choice("algorithm.kind", section["kind"], ALGORITHMS)
     rule = choice("algorithm.rule", section["rule"], RULES)
@@ -222,7 +253,8 @@ def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: 
         raise ConfigError("algorithm.rule", f"'midpoint' works in dimension 1 only; objective.dim is {objective.dim}")
     rounds = section["rounds"]
     if rounds != "auto":
-        rounds = _int("algorithm.rounds", rounds, 1)
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 4096:
+            raise ConfigError("algorithm.rounds", f"need an integer in [1, 4096] or 'auto', got {rounds!r}")
     step = choice("algorithm.step", section["step"], STEPS)
     if step == "inverse" and not objective.mu:
         raise ConfigError(
@@ -230,17 +262,17 @@ def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: 
         )
     g_max = section["g_max"]
     if g_max is not None:
-        g_max = _real("algorithm.g_max", g_max, positive=True)
+        g_max = real("algorithm.g_max", g_max, **ALGORITHM_RANGES["g_max"])
     spec = AlgorithmSpec(
         kind=kind,
         rule=rule,
         rounds=rounds,
         step=step,
-        step_scale=_real("algorithm.step_scale", section["step_scale"], positive=True),
-        step_offset=_real("algorithm.step_offset", section["step_offset"], positive=True),
-        lr=_real("algorithm.lr", section["lr"], positive=True),
-        eps0=_real("algorithm.eps0", section["eps0"], positive=True),
-        eps_power=_real("algorithm.eps_power", section["eps_power"], positive=True),
+        step_scale=real("algorithm.step_scale", section["step_scale"], **ALGORITHM_RANGES["step_scale"]),
+        step_offset=real("algorithm.step_offset", section["step_offset"], **ALGORITHM_RANGES["step_offset"]),
+        lr=real("algorithm.lr", section["lr"], **ALGORITHM_RANGES["lr"]),
+        eps0=real("algorithm.eps0", section["eps0"], **ALGORITHM_RANGES["eps0"]),
+        eps_power=real("algorithm.eps_power", section["eps_power"], **ALGORITHM_RANGES["eps_power"]),
         g_max=g_max,
         max_rounds=_int("algorithm.max_rounds", section["max_rounds"], 1, 4096),
         safe_f=_int("algorithm.safe_f", section["safe_f"], 0, topology.n),

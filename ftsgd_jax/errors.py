@@ -7,6 +7,7 @@ line on stderr and exit status 2, so a user never sees a traceback for bad input
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -32,3 +33,49 @@ def choice(field: str, value: object, allowed: Iterable[str]) -> str:
         hint = closest(str(value), allowed) if isinstance(value, str) else ""
         raise ConfigError(field, f"got {value!r}, allowed: {', '.join(map(repr, allowed))}{hint}")
     return value
+
+
+def real(
+    field: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite number in the given range, as a float, or ConfigError naming the range.
+
+    Booleans, strings, NaN and infinities are refused: every float setting has a finite
+    range, so a run never starts from a value that turns into NaN or a zero step later.
+    """
+    allowed = range_text(low, high, low_open, high_open)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field, f"need a number {allowed}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(field, f"need a finite number {allowed}, got {value!r}")
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if below or above:
+        raise ConfigError(field, f"need a number {allowed}, got {value!r}")
+    return number
+
+
+def integer(field: str, value: object, low: int, high: int | None = None) -> int:
+    """An integer (not a boolean) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(field, f"need an integer {bound}, got {value!r}")
+    return value
+
+
+def range_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """'in (0, 1e+06]', '>= 0', ... for error messages."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return "(finite)"

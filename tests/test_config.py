@@ -76,3 +76,61 @@ def test_libsvm_path_is_relative_to_the_config_file(tmp_path):
     (tmp_path / "run.toml").write_text('[objective]\nkind = "logistic"\npath = "data.svm"\n[algorithm]\nstep = "constant"\n')
     cfg = load_config(tmp_path / "run.toml")
     assert cfg.objective.dim == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"algorithm": {"eps0": float("inf")}}, "algorithm.eps0"),
+        ({"algorithm": {"eps0": float("nan")}}, "algorithm.eps0"),
+        ({"algorithm": {"step_offset": float("inf")}}, "algorithm.step_offset"),
+        ({"algorithm": {"step_scale": float("inf")}}, "algorithm.step_scale"),
+        ({"algorithm": {"lr": float("inf"), "step": "constant"}}, "algorithm.lr"),
+        ({"algorithm": {"g_max": float("inf")}}, "algorithm.g_max"),
+        ({"algorithm": {"eps_power": float("inf")}}, "algorithm.eps_power"),
+        ({"algorithm": {"eps_power": 0}}, "algorithm.eps_power"),
+        ({"algorithm": {"lr": True}}, "algorithm.lr"),
+        ({"algorithm": {"rounds": 10**9}}, "algorithm.rounds"),
+        ({"faults": {"window": [True, True]}}, "faults.window"),
+        ({"faults": {"window": ["a", "b"]}}, "faults.window"),
+        ({"faults": {"window": [0.5, 0.2]}}, "faults.window"),
+        ({"faults": {"window": [0, float("inf")]}}, "faults.window"),
+        ({"run": {"iterations": 10**9}}, "run.iterations"),
+        ({"run": {"scenarios": 10**12}}, "run.scenarios"),
+        ({"run": {"chunk": 10**12}}, "run.chunk"),
+    ],
+)
+def test_every_float_key_has_a_finite_range(raw, field):
+    with pytest.raises(ConfigError) as error:
+        build_config(raw)
+    assert error.value.field == field
+
+
+def test_eps0_inf_never_reaches_the_round_count():
+    with pytest.raises(ConfigError, match=r"algorithm.eps0: need a finite number in \(0, 1e\+12\], got inf"):
+        build_config({"algorithm": {"kind": "gen", "rounds": "auto", "eps0": float("inf")}})
+
+
+def test_record_every_hint_is_fast_for_a_large_prime_iteration_count():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"run.record_every: must divide run.iterations \(9999991\); e.g. 1, 9999991"):
+        build_config({"run": {"iterations": 9999991, "record_every": 10}})
+    assert time.perf_counter() - started < 1.0
+
+
+def test_non_utf8_config_files_are_one_error(tmp_path):
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[run]\n# caf\xe9\nseed = 1\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin.toml: not UTF-8 text"):
+        load_config(latin)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="binary.toml: not UTF-8 text"):
+        load_config(binary)
+
+
+def test_an_override_into_a_non_table_section_is_one_error():
+    with pytest.raises(ConfigError, match="run: must be a table"):
+        apply_overrides({"run": 5}, ["run.seed=1"])
