@@ -1,72 +1,211 @@
-"""The ``ftsgd`` command line: run, sweep, figures, replay, bench.
+"""The `ftsgd` command line: run, sweep, figures, replay, bench.
 
 Bad input of any kind ends with one line on stderr naming the field and what is allowed,
-and exit status 2; never a traceback.
+and exit status 2, before any simulation work; never a traceback. Ctrl-C stops after the
+current chunk with exit status 130 and says what is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shlex
+import signal
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
+from ftsgd_jax import __version__
 from ftsgd_jax.errors import ConfigError
+
+# A sweep or run above either size is started only with --yes.
+CONFIRM_SCENARIO_ITERATIONS = 10**11
+CONFIRM_RESULT_BYTES = 20 * 2**30
+REFERENCE_RATE = 300_000  # scenario-iterations/s of sc at n = 16 on 2 CPU cores (README, Performance)
 
 
 class Progress:
-    """A one-line progress report on stderr: done/total, rate and ETA."""
+    """Progress on stderr: done/total, rate and ETA.
 
-    def __init__(self, label: str, unit: str = "scenarios", stream=sys.stderr):
-        self.label, self.unit, self.stream = label, unit, stream
+    On a terminal one line redrawn in place; otherwise (a log file) a plain line every
+    ``every`` seconds and at the end. The rate counts only the work done by this process,
+    so a resumed sweep does not claim the skipped chunks as speed.
+    """
+
+    def __init__(self, label: str, unit: str = "scenarios", stream=None, every: float = 10.0):
+        self.label, self.unit, self.every = label, unit, every
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.started = time.perf_counter()
+        self.last_line = -float("inf")
 
-    def __call__(self, done: int, total: int) -> None:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else float("inf")
-        end = "\n" if done >= total else ""
-        self.stream.write(
-            f"\r{self.label}: {done}/{total} {self.unit} ({done / total:.0%}) {rate:,.0f} {self.unit}/s ETA {eta:.0f}s {end}"
-        )
+    def __call__(self, done: int, total: int, fresh: int | None = None) -> None:
+        fresh = done if fresh is None else fresh
+        now = time.perf_counter()
+        elapsed = max(now - self.started, 1e-9)
+        rate = fresh / elapsed
+        eta = f"ETA {(total - done) / rate:.0f}s" if rate > 0 else "ETA -"
+        text = f"{self.label}: {done}/{total} {self.unit} ({done / max(total, 1):.0%}) {rate:,.0f} {self.unit}/s {eta}"
+        finished = done >= total
+        if self.tty:
+            self.stream.write(f"\r{text:<100}" + ("\n" if finished else ""))
+        elif finished or now - self.last_line >= self.every:
+            self.stream.write(text + "\n")
+            self.last_line = now
         self.stream.flush()
+
+
+class StopRequest:
+    """Ctrl-C as a request: the first SIGINT asks the work to stop after the current chunk
+    (nothing is torn down while XLA runs); a second one ends the process at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum, frame) -> None:
+        if self.requested:
+            sys.stderr.write("\nftsgd: stopped at once; chunks finished before the first Ctrl-C are kept\n")
+            sys.stderr.flush()
+            os._exit(130)
+        self.requested = True
+        sys.stderr.write("\nftsgd: stopping after the current chunk (Ctrl-C again to stop at once)\n")
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[StopRequest]:
+    request = StopRequest()
+    try:
+        previous = signal.signal(signal.SIGINT, request.handle)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield request
+        return
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Interrupted(Exception):
+    """Work stopped on the user's request; ``message`` says what is kept."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} PiB"
+
+
+def _duration(seconds: float) -> str:
+    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.3g} {unit}"
+    return f"{seconds:.2g} seconds"
+
+
+def check_size(configs, out: Path, yes: bool, field: str) -> str:
+    """Refuse work that cannot fit, ask for --yes above the thresholds; return a one-line estimate."""
+    from ftsgd_jax import devices
+    from ftsgd_jax.metrics import METRIC_COLUMNS
+
+    for config in configs:
+        devices.chunk_size(config)  # refuses a scenario that does not fit in memory
+    work = sum(c.run.scenarios * c.run.iterations for c in configs)
+    stored = sum(devices.result_bytes(c, len(METRIC_COLUMNS) + 2) for c in configs)
+    estimate = (
+        f"about {work:.3g} scenario-iterations (roughly {_duration(work / REFERENCE_RATE)} at "
+        f"{REFERENCE_RATE:,}/s, sc at n = 16 on 2 CPU cores) and up to {_size(stored)} of results"
+    )
+    free_disk = devices.free_disk_bytes(out)
+    reasons = []
+    if work > CONFIRM_SCENARIO_ITERATIONS or stored > CONFIRM_RESULT_BYTES:
+        reasons.append("that is large")
+    if stored > free_disk:
+        reasons.append(f"only {_size(free_disk)} are free on the disk of {out}")
+    if reasons and not yes:
+        raise ConfigError(field, f"{estimate}; {', '.join(reasons)}: pass --yes to start it anyway")
+    return estimate
 
 
 def command_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ftsgd_jax import engine, results
+    from ftsgd_jax import devices, engine, results
     from ftsgd_jax.config import load_config
+    from ftsgd_jax.metrics import METRIC_COLUMNS
 
     config = load_config(args.config, args.set)
     out = Path(args.out)
-    started = time.perf_counter()
-    result = engine.run(config, progress=Progress("run"))
-    summary = results.summarize(result, config.topology.n)
-    indices = np.arange(config.run.scenarios)
-    results.write_table(out / "metrics.parquet", results.metrics_table(result, indices))
-    results.write_json(out / "summary.json", summary)
-    results.write_json(
-        out / "manifest.json",
-        {
-            "command": "run",
-            "config_file": str(Path(args.config).resolve()),
-            "overrides": list(args.set),
-            "config": config.resolved,
-            "seed": config.run.seed,
-            "scenario_keys": "fold_in(seed_key(seed), scenario)",
-            "rounds_per_iteration": result.rounds_per_iteration,
-            "environment": results.environment(),
-            "timings": {
-                "compile_seconds": result.compile_seconds,
-                "run_seconds": result.run_seconds,
-                "total_seconds": time.perf_counter() - started,
-                "scenario_iterations_per_second": config.run.scenarios * config.run.iterations / max(result.run_seconds, 1e-9),
-                "chunk": result.chunk,
-                "peak_rss_bytes": results.peak_rss_bytes(),
+    with results.FolderLock(out, "run"):
+        kind = results.folder_kind(out)
+        if kind not in (None, "run"):
+            if not args.force:
+                what = {"sweep": "a sweep's results", "suite": "a suite of sweeps"}.get(kind, "other files")
+                raise ConfigError("--out", f"{out} holds {what}; use another folder or --force to replace them")
+            results.clear_results(out)
+        results.remove_temporaries(out)
+        check_size([config], out, args.yes, "run")
+        needed = 3 * devices.result_bytes(config, len(METRIC_COLUMNS) + 2)  # chunks, joined arrays, table
+        free = devices.available_memory_bytes()
+        if needed > free:
+            raise ConfigError(
+                "run.scenarios",
+                f"{config.run.scenarios} scenarios x {config.run.iterations // config.run.record_every} records need about "
+                f"{_size(needed)} of memory for the results but {_size(free)} are free; use fewer scenarios, a larger "
+                "run.record_every, or `ftsgd sweep` with seeds (it writes as it goes)",
+            )
+        started = time.perf_counter()
+        progress = Progress("run")
+        with stop_on_interrupt() as stop:
+
+            def report(done: int, total: int) -> None:
+                progress(done, total)
+                if stop() and done < total:
+                    unchanged = "it is unchanged" if kind == "run" else "nothing else is there"
+                    raise Interrupted(f"interrupted: nothing was written to {out} ({unchanged}); `ftsgd run` writes only when it finishes")
+
+            result = engine.run(config, progress=report)
+        summary = results.summarize(result, config.topology.n)
+        indices = np.arange(config.run.scenarios)
+        (out / "manifest.json").unlink(missing_ok=True)  # the old manifest goes first: no mixed folder
+        results.write_table(out / "metrics.parquet", results.metrics_table(result, indices))
+        results.write_json(out / "summary.json", summary)
+        results.write_json(
+            out / "manifest.json",
+            {
+                "command": "run",
+                "config_file": str(Path(args.config).resolve()),
+                "overrides": list(args.set),
+                "config": config.resolved,
+                "seed": config.run.seed,
+                "scenario_keys": "fold_in(seed_key(seed), scenario)",
+                "non_finite_json": 'inf, -inf and nan are written as the strings "inf", "-inf", "nan"',
+                "rounds_per_iteration": result.rounds_per_iteration,
+                "environment": results.environment(),
+                "timings": {
+                    "compile_seconds": result.compile_seconds,
+                    "run_seconds": result.run_seconds,
+                    "total_seconds": time.perf_counter() - started,
+                    "scenario_iterations_per_second": config.run.scenarios
+                    * config.run.iterations
+                    / max(result.run_seconds, 1e-9),
+                    "chunk": result.chunk,
+                    "peak_rss_bytes": results.peak_rss_bytes(),
+                },
             },
-        },
-    )
+        )
     print(results.format_summary(summary))
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
@@ -76,29 +215,57 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
+    from ftsgd_jax import results
     from ftsgd_jax import sweep as sweeps
     from ftsgd_jax.config import load_toml
 
     path = Path(args.spec)
     spec = load_toml(path)
     out = Path(args.out)
-    if sweeps.is_suite(spec):
+    suite = sweeps.is_suite(spec)
+    if suite:
         members = sweeps.suite_members(spec, path)
         parsed = [sweeps.Sweep(load_toml(member), member, overrides) for member, overrides in members]
+        names = [s.name for s in parsed]
+        if len(set(names)) != len(names):
+            raise ConfigError("suite.sweeps", f"two sweeps have the same name (their folder): {names}")
     else:
         parsed = [sweeps.Sweep(spec, path)]
-    for number, sweep in enumerate(parsed, 1):
-        target = out / sweep.name if sweeps.is_suite(spec) else out
-        label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
-        manifest = sweeps.run_sweep(sweep, target, resume=args.resume, force=args.force, progress=Progress(label))
-        summary = _read_summary(target)
-        print(f"== {sweep.name}: {target}")
-        print(sweeps.format_points(summary, manifest["swept"]))
-    if sweeps.is_suite(spec):
-        results_index = {"suite": str(path.resolve()), "sweeps": [s.name for s in parsed]}
-        from ftsgd_jax.results import write_json
-
-        write_json(out / "suite.json", results_index)
+    resume_command = shlex.join(["ftsgd", "sweep", str(args.spec), "--out", str(args.out), "--resume"])
+    with contextlib.ExitStack() as stack:
+        if suite:
+            stack.enter_context(results.FolderLock(out, "sweep (suite)"))
+            kind = results.folder_kind(out)
+            if kind not in (None, "suite"):
+                if not args.force:
+                    raise ConfigError("--out", f"{out} holds results that are not a suite's; use another folder or --force")
+                results.clear_results(out)
+            results.remove_temporaries(out)
+        else:
+            results.check_folder(out)
+        estimate = check_size([c for s in parsed for c in s.configs], out, args.yes, "sweep")
+        points = sum(len(s.points) for s in parsed)
+        print(f"{len(parsed)} sweep(s), {points} points: {estimate}", file=sys.stderr)
+        if suite:
+            results.write_json(out / "suite.json", {"suite": str(path.resolve()), "sweeps": [s.name for s in parsed]})
+        stop = stack.enter_context(stop_on_interrupt())
+        for number, sweep in enumerate(parsed, 1):
+            target = out / sweep.name if suite else out
+            label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
+            try:
+                manifest = sweeps.run_sweep(
+                    sweep, target, resume=args.resume, force=args.force, progress=Progress(label), stop=stop
+                )
+            except sweeps.Interrupted as stopped:
+                raise Interrupted(
+                    f"interrupted: {stopped.done} of {stopped.total} scenarios of sweep {sweep.name} are kept in {target}; "
+                    f"resume with: {resume_command}"
+                ) from None
+            summary = _read_summary(target)
+            print(f"== {sweep.name}: {target}")
+            print(sweeps.format_points(summary, manifest["swept"]))
+            if stop() and number < len(parsed):
+                raise Interrupted(f"interrupted after sweep {sweep.name}; finished sweeps are kept in {out}; resume with: {resume_command}")
     print(f"results in {out}")
     return 0
 
@@ -108,23 +275,25 @@ def command_replay(args: argparse.Namespace) -> int:
 
     from ftsgd_jax import figures, replay, results
 
+    if args.trace_iterations < 1:
+        raise ConfigError("--trace-iterations", f"need an integer >= 1, got {args.trace_iterations}")
     source = Path(args.results)
-    config, manifest = replay.load_point(source, args.point)
+    config, manifest, point = replay.load_point(source, args.point)
     if not 0 <= args.scenario < config.run.scenarios:
         raise ConfigError("--scenario", f"scenario {args.scenario} out of range: 0..{config.run.scenarios - 1}")
     out = Path(args.out)
+    results.check_folder(out)
     replayed = replay.replay_metrics(config, args.scenario)
-    stored = replay.stored_metrics(source, args.point, args.scenario)
+    stored = replay.stored_metrics(source, point, args.scenario)
     differences = replay.compare(replayed, stored)
     iterations = min(args.trace_iterations, config.run.iterations)
     events, blocked = replay.trace_events(config, args.scenario, iterations)
-    out.mkdir(parents=True, exist_ok=True)
-    results.write_atomic(out / "trace.jsonl", "".join(json.dumps(e) + "\n" for e in events).encode())
+    results.write_atomic(out / "trace.jsonl", "".join(json.dumps(results.json_safe(e)) + "\n" for e in events).encode())
     results.write_json(
         out / "replay.json",
         {
             "results": str(source.resolve()),
-            "point": args.point,
+            "point": point,
             "scenario": args.scenario,
             "traced_iterations": iterations,
             "replayed": replayed,
@@ -143,8 +312,9 @@ def command_replay(args: argparse.Namespace) -> int:
 
 
 def command_figures(args: argparse.Namespace) -> int:
-    from ftsgd_jax import figures
+    from ftsgd_jax import figures, results
 
+    results.check_folder(Path(args.out))
     paths = figures.draw_suite(Path(args.results), Path(args.out))
     for path in paths:
         if path.suffix == ".png":
@@ -159,21 +329,31 @@ def _read_summary(folder: Path) -> list[dict]:
     return pq.read_table(folder / "summary.parquet").to_pylist()
 
 
+DESCRIPTION = (
+    "Fault-tolerant asynchronous SGD in the cluster-based model, simulated as JAX array programs: "
+    "run one configuration, sweep a grid of them, draw figures, replay one scenario, benchmark."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ftsgd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="ftsgd", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"ftsgd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="simulate one configuration over many scenarios")
     run.add_argument("config", help="TOML config file")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--force", action="store_true", help="replace another kind of results (a sweep's) in --out")
+    run.add_argument("--yes", action="store_true", help="start even when the run is very large")
     run.set_defaults(handler=command_run)
 
     sweep = commands.add_parser("sweep", help="run every point of a sweep spec (or a suite of sweeps)")
     sweep.add_argument("spec", help="TOML sweep spec: a run config with a [sweep] table, or a [suite]")
     sweep.add_argument("--out", required=True, help="results folder")
     sweep.add_argument("--resume", action="store_true", help="skip the chunks an earlier run of this spec finished")
-    sweep.add_argument("--force", action="store_true", help="replace results of a different spec in --out")
+    sweep.add_argument("--force", action="store_true", help="replace results of a different spec (or kind) in --out")
+    sweep.add_argument("--yes", action="store_true", help="start even when the sweep is very large")
     sweep.set_defaults(handler=command_sweep)
 
     figures = commands.add_parser("figures", help="draw the figures of a sweep (or a suite of sweeps)")
@@ -184,7 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="rerun one scenario alone and write its interleaving")
     replay.add_argument("results", help="a results folder of `ftsgd run` or `ftsgd sweep`")
     replay.add_argument("--scenario", type=int, required=True, help="scenario index")
-    replay.add_argument("--point", type=int, default=0, help="grid point of a sweep (default 0)")
+    replay.add_argument(
+        "--point",
+        default="0",
+        help="point of a sweep: its values as KEY=VALUE[,KEY=VALUE...] (e.g. faults.crashes=2), "
+        "or its index in the folder's summary (default 0)",
+    )
     replay.add_argument("--trace-iterations", type=int, default=20, help="iterations to trace (default 20)")
     replay.add_argument("--out", required=True, help="output folder for trace.jsonl and the diagram")
     replay.set_defaults(handler=command_replay)
@@ -198,14 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except ConfigError as error:
-        print(f"ftsgd: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ftsgd: interrupted; finished results are kept", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN medians etc. are counted in the summaries instead
+        try:
+            return args.handler(args)
+        except ConfigError as error:
+            print(f"ftsgd: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+        except Interrupted as stopped:
+            print(f"ftsgd: {stopped.message}", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("ftsgd: interrupted; finished chunks are kept", file=sys.stderr)
+            return 130
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"ftsgd: error: {where}{error.strerror or error}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -58,11 +58,35 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def fitting_chunk(config: RunConfig) -> int:
+    """How many scenarios fit in a quarter of the free memory (0 if not even one)."""
+    return int(available_memory_bytes() // 4 // bytes_per_scenario(config))
+
+
+def _largest_term(config: RunConfig) -> str:
+    """The setting that makes one scenario big: the process count, the dimension or the records."""
+    n, d = config.topology.n, config.objective.dim
+    records = config.run.iterations // config.run.record_every
+    terms = {"system.clusters": 30 * n * n, "objective.dim": 12 * n * d, "run.record_every": 16 * records}
+    return max(terms, key=terms.get)
+
+
 def chunk_size(config: RunConfig) -> int:
     """Scenarios per compiled batch: ``run.chunk`` if given (checked against memory), else
-    as many as fit in a quarter of the free memory, at most DEFAULT_CHUNK."""
+    as many as fit in a quarter of the free memory, at most DEFAULT_CHUNK.
+
+    A configuration of which a single scenario needs more than half the free memory is
+    refused with the estimate, rather than started with a chunk of one that swaps or hangs.
+    """
     per_scenario = bytes_per_scenario(config)
     free = available_memory_bytes()
+    if per_scenario > free // 2:
+        n, d = config.topology.n, config.objective.dim
+        raise ConfigError(
+            _largest_term(config),
+            f"one scenario (n = {n} processes, d = {d}, {config.run.iterations // config.run.record_every} records) "
+            f"needs about {per_scenario / 2**30:.3g} GiB but {free / 2**30:.3g} GiB are free; use fewer processes or a smaller dimension",
+        )
     if config.run.chunk:
         need = config.run.chunk * per_scenario
         if need > free:
@@ -78,3 +102,18 @@ def chunk_size(config: RunConfig) -> int:
     return -(-chunk // devices) * devices  # a multiple of the device count, so every device gets a share
 
 
+def result_bytes(config: RunConfig, columns: int) -> int:
+    """Bytes of the metrics table of a configuration (``columns`` 8-byte cells per row, an upper bound)."""
+    records = config.run.iterations // config.run.record_every
+    return config.run.scenarios * records * columns * 8
+
+
+def free_disk_bytes(folder) -> int:
+    """Free space of the file system holding ``folder`` (or its nearest existing parent)."""
+    from pathlib import Path
+
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize

@@ -98,6 +98,7 @@ class Point:
     index: int
     values: Mapping[str, Any]
     config: Mapping[str, Any]
+    id: str | None = None  # the store's name of the point (a hash of its values)
 
     def get(self, figure: str, section: str, key: str) -> Any:
         """``config[section][key]``, or a ConfigError naming the figure when it is missing."""
@@ -135,11 +136,16 @@ class SweepData:
         if not path.is_file():
             raise ConfigError("figures", f"no sweep results in {directory} (no manifest.json)")
         try:
-            manifest = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ConfigError("figures", f"cannot read {path}: {error}") from None
         if not isinstance(manifest, dict):
             raise ConfigError("figures", f"{path} is not a JSON object")
+        from ftsgd_jax.results import restore_floats
+
+        for entry in manifest.get("points", []) if isinstance(manifest.get("points"), list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("config"), dict):
+                entry["config"] = restore_floats(entry["config"])  # "inf" in the strict JSON -> inf
         return cls(directory, manifest)
 
     # -- the metrics table ------------------------------------------------------------
@@ -185,7 +191,7 @@ class SweepData:
         return self.grid(point, name, figure)[1][:, -1]
 
     def final_state(self, point: Point, figure: str) -> dict[str, np.ndarray]:
-        path = self.directory / "points" / str(point.index) / "final.npz"
+        path = self.directory / "points" / (point.id or str(point.index)) / "final.npz"
         if not path.is_file():
             raise ConfigError("figures", f"{figure}: {path} is missing (the sweep did not save final states)")
         with np.load(path) as data:
@@ -205,7 +211,8 @@ class SweepData:
 def _point(entry: Any, position: int) -> Point:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise ConfigError("figures", f"manifest.json: point {position} has no 'config' object")
-    return Point(int(entry.get("index", position)), dict(entry.get("values", {})), entry["config"])
+    ident = entry.get("id")
+    return Point(int(entry.get("index", position)), dict(entry.get("values", {})), entry["config"], ident if isinstance(ident, str) else None)
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:
@@ -906,16 +913,30 @@ def draw_all(sweep_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
 
 def draw_suite(directory: str | Path, out_dir: str | Path) -> list[Path]:
-    """Draw one sweep folder, or every sweep folder (with a manifest) directly inside ``directory``."""
+    """Draw one sweep folder, or every sweep folder (with a manifest) directly inside ``directory``.
+
+    Drawing nothing is an error that says why: a run's folder, or sweeps whose specs name no figures.
+    """
     directory = Path(directory)
     if (directory / "manifest.json").is_file():
-        return draw_all(directory, out_dir)
-    sweeps = sorted(p for p in directory.iterdir() if (p / "manifest.json").is_file()) if directory.is_dir() else []
+        sweeps = [directory]
+    else:
+        sweeps = sorted(p for p in directory.iterdir() if (p / "manifest.json").is_file()) if directory.is_dir() else []
     if not sweeps:
         raise ConfigError("figures", f"no sweep results in {directory}")
+    loaded = [SweepData.load(sweep_dir) for sweep_dir in sweeps]
+    runs = [data for data in loaded if data.manifest.get("command") == "run"]
+    if len(runs) == len(loaded):
+        raise ConfigError("figures", f"{directory} holds the results of `ftsgd run`; figures are drawn from sweeps (`ftsgd sweep`)")
+    if not any(data.figures for data in loaded):
+        raise ConfigError(
+            "figures",
+            f"nothing to draw: the sweep spec of {directory} names no figures; add figures = [...] under [sweep] "
+            f"(allowed: {', '.join(FIGURES)}) and rerun the sweep with --resume",
+        )
     paths = []
-    for sweep_dir in sweeps:
-        paths += draw_all(sweep_dir, out_dir)
+    for data in loaded:
+        paths += draw_sweep(data, out_dir)
     return paths
 
 

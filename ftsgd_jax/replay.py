@@ -8,7 +8,7 @@ with a space-time diagram.
 
 from __future__ import annotations
 
-import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,40 +17,87 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ftsgd_jax import engine, reference
+from ftsgd_jax import engine, reference, results
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
 
 
-def load_point(results_dir: Path, point: int) -> tuple[RunConfig, dict[str, Any]]:
-    """The configuration of a run folder, or of point ``point`` of a sweep folder."""
+def load_point(results_dir: Path, point: str | int = 0) -> tuple[RunConfig, dict[str, Any], int]:
+    """(configuration, manifest, index) of a run folder, or of one point of a sweep folder.
+
+    ``point`` names a sweep point by its values, ``"faults.crashes=2,system.quorum=count"``
+    (read as TOML values; enough keys to single one point out), or by its index in the
+    folder's manifest and summary.
+    """
     manifest_path = results_dir / "manifest.json"
-    if not manifest_path.exists():
-        raise ConfigError("results", f"no results in {results_dir} (manifest.json missing)")
-    manifest = json.loads(manifest_path.read_text())
+    if not manifest_path.is_file():
+        raise ConfigError("results", f"no finished results in {results_dir} (manifest.json missing)")
+    manifest = results.read_json(manifest_path)
+    if not isinstance(manifest, dict):
+        raise ConfigError("results", f"{manifest_path} is not a JSON object")
+    text = str(point).strip()
     if manifest.get("command") == "sweep":
-        points = manifest["points"]
-        if not 0 <= point < len(points):
-            raise ConfigError("--point", f"point {point} out of range: the sweep has points 0..{len(points) - 1}")
-        return build_config(points[point]["config"]), manifest
-    if point != 0:
+        points = manifest.get("points", [])
+        index = _find_point(points, text)
+        return build_config(results.restore_floats(points[index]["config"])), manifest, index
+    if text not in ("0", ""):
         raise ConfigError("--point", "a single run has only point 0")
-    return build_config(manifest["config"]), manifest
+    return build_config(results.restore_floats(manifest["config"])), manifest, 0
+
+
+def _find_point(points: list[dict[str, Any]], text: str) -> int:
+    if "=" not in text:
+        try:
+            index = int(text)
+        except ValueError:
+            raise ConfigError("--point", f"need KEY=VALUE[,KEY=VALUE...] or an index, got {text!r}") from None
+        if not 0 <= index < len(points):
+            raise ConfigError("--point", f"point {index} out of range: the sweep has points 0..{len(points) - 1}")
+        return index
+    wanted: dict[str, Any] = {}
+    for part in text.split(","):
+        key, _, raw = part.partition("=")
+        key = key.strip()
+        try:
+            wanted[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            wanted[key] = raw.strip()
+    swept = sorted({k for p in points for k in p.get("values", {})})
+    for key in wanted:
+        if key not in swept:
+            raise ConfigError("--point", f"{key!r} is not swept here; swept keys: {', '.join(swept)}")
+    matches = [i for i, p in enumerate(points) if all(_same(p.get("values", {}).get(k), v) for k, v in wanted.items())]
+    if not matches:
+        raise ConfigError("--point", f"no point has {text}")
+    if len(matches) > 1:
+        raise ConfigError("--point", f"{len(matches)} points have {text}; add keys from: {', '.join(swept)}")
+    return matches[0]
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    return stored == wanted and type(stored) is type(wanted) or (
+        isinstance(stored, (int, float)) and isinstance(wanted, (int, float))
+        and not isinstance(stored, bool) and not isinstance(wanted, bool) and stored == wanted
+    )
 
 
 def replay_metrics(config: RunConfig, scenario: int) -> dict[str, np.ndarray]:
     """The metric records of one scenario, run alone: column -> (K,)."""
     sim = engine.simulation(config)
-    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([scenario])))
+    inputs = jax.tree.map(lambda a: a[0], engine.scenario_inputs(config, np.array([scenario])))
     out = sim.single(inputs)
     return {name: np.asarray(getattr(out.records, name)) for name in METRIC_COLUMNS}
 
 
 def stored_metrics(results_dir: Path, point: int, scenario: int) -> dict[str, np.ndarray]:
+    """The stored records of one scenario; in a sweep, of the point with the manifest's id."""
     table = pq.read_table(results_dir / "metrics.parquet")
     mask = pc.equal(table.column("scenario"), scenario)
-    if "point" in table.column_names:
+    if "point_id" in table.column_names:
+        manifest = results.read_json(results_dir / "manifest.json")
+        mask = pc.and_(mask, pc.equal(table.column("point_id"), manifest["points"][point]["id"]))
+    elif "point" in table.column_names:
         mask = pc.and_(mask, pc.equal(table.column("point"), point))
     rows = table.filter(mask).sort_by("t")
     return {name: rows.column(name).to_numpy(zero_copy_only=False) for name in METRIC_COLUMNS}
@@ -85,9 +132,11 @@ def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[lis
     spec = config.algorithm
     small = config.objective.dim <= 4
     if spec.kind in ("sc", "nowait", "gen") and rounds == len(schedule.iteration):
-        run, _ = reference.run_algorithm(config, scenario)
+        run, _ = reference.run_algorithm(config, scenario, schedule)
     else:
-        run = reference.simulate(config.topology, schedule.crash_time, draws, wait=spec.kind == "gen", quorum=config.quorum)
+        run = reference.simulate(
+            config.topology, schedule.crash, draws, wait=spec.kind == "gen", quorum=config.quorum, heal=schedule.heal
+        )
     cluster_of = config.topology.cluster_of
     events = []
     for time, step, process, round_index, detail in run.trace:

@@ -9,11 +9,16 @@ timings, enough to rerun any scenario.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 import platform
 import resource
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ftsgd_jax.engine import RunResult
+from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
 
 PACKAGES = ("ftsgd-jax", "jax", "jaxlib", "optax", "numpy", "pyarrow", "matplotlib")
@@ -111,32 +117,212 @@ def nonfinite_scenarios(result: RunResult, processes: int) -> dict[str, Any]:
     return {"count": int(which.size), "scenarios": which[:100].tolist()}
 
 
-def write_json(path: Path, payload: Any) -> None:
-    write_atomic(path, (json.dumps(payload, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
+def json_safe(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as plain Python and non-finite floats as the
+    strings ``"inf"``, ``"-inf"`` and ``"nan"``: standard JSON that jq, Node and Python's
+    strict parser read (``restore_floats`` turns the strings back)."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
     return str(value)
 
 
-def write_table(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def restore_floats(value: Any) -> Any:
+    """The inverse of ``json_safe`` for configurations: ``"inf"`` -> ``float("inf")`` etc."""
+    if isinstance(value, str):
+        return NON_FINITE.get(value, value)
+    if isinstance(value, Mapping):
+        return {key: restore_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [restore_floats(item) for item in value]
+    return value
+
+
+def write_json(path: Path, payload: Any) -> None:
+    write_atomic(path, (json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of the store; unreadable or malformed files raise ConfigError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(str(path), f"cannot read results file: {getattr(error, 'strerror', None) or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give: result files honour the umask
+
+
+def _temporary(folder: Path) -> Path:
+    """An empty temporary file in ``folder`` (same file system, so the rename is atomic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
         temporary = Path(handle.name)
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    os.chmod(temporary, FILE_MODE)  # mkstemp makes 0600
+    return temporary
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    temporary = _temporary(path.parent)
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write then rename, so a reader never sees half a file, even after a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
+    temporary = _temporary(path.parent)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def remove_temporaries(folder: Path) -> int:
+    """Delete ``*.tmp`` files left in ``folder`` (and below) by a process killed mid-write.
+
+    Called only under the folder's lock, so no other writer can have one in flight.
+    """
+    removed = 0
+    if folder.is_dir():
+        for path in folder.rglob("*.tmp"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+# -- output folders: one kind of result each, one writer at a time -------------------------
+
+LOCK_NAME = ".ftsgd.lock"
+RESULT_FILES = ("metrics.parquet", "summary.json", "summary.parquet", "spec.json", "suite.json")
+
+
+class FolderLock:
+    """An exclusive lock on an output folder (``fcntl.flock`` on ``DIR/.ftsgd.lock``).
+
+    The folder is created if needed, which also proves it writable before any work. The
+    lock is released when the process ends in any way, SIGKILL included; a second
+    writer is refused with one line naming the holder.
+    """
+
+    def __init__(self, folder: Path, command: str, field: str = "--out"):
+        self.folder, self.command, self.field = Path(folder), command, field
+        self.handle = None
+
+    def __enter__(self) -> FolderLock:
+        check_folder(self.folder, self.field)
+        path = self.folder / LOCK_NAME
+        try:
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(self.field, f"cannot write in {self.folder}: {error.strerror or error}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(
+                self.field, f"{self.folder} is in use by {holder}; wait for it to end or use another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"ftsgd {self.command} (pid {os.getpid()} on {socket.gethostname()}, since {started})\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.handle is not None:
+            self.handle.seek(0)
+            self.handle.truncate()
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+def check_folder(folder: Path, field: str = "--out") -> None:
+    """Create ``folder`` (and parents) or raise one line saying why it cannot be used."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(field, f"{folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(field, f"cannot create {folder}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(field, f"cannot write in {folder}: permission denied")
+
+
+def folder_kind(folder: Path) -> str | None:
+    """What an output folder holds: 'run', 'sweep', 'suite', 'other' (unknown files) or None (empty)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            command = json.loads(manifest.read_text(encoding="utf-8")).get("command")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            command = None
+        if command in ("run", "sweep"):
+            return command
+    if (folder / "spec.json").is_file():
+        return "sweep"
+    if (folder / "suite.json").is_file():
+        return "suite"
+    if any(entry.name != LOCK_NAME for entry in folder.iterdir()):
+        return "other"
+    return None
+
+
+def clear_results(folder: Path) -> None:
+    """Remove the results ftsgd wrote in ``folder``, the manifest first.
+
+    The manifest marks finished results, so an interruption half-way leaves no folder
+    that claims results it no longer holds. Files ftsgd did not write are left alone.
+    """
+    folder = Path(folder)
+    members: list[Path] = []
+    suite = folder / "suite.json"
+    if suite.is_file():
+        try:
+            members = [folder / str(name) for name in json.loads(suite.read_text(encoding="utf-8")).get("sweeps", [])]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            members = []
+    (folder / "manifest.json").unlink(missing_ok=True)
+    for name in RESULT_FILES:
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / "points", ignore_errors=True)
+    for member in members:
+        if member.parent == folder and folder_kind(member) == "sweep":
+            clear_results(member)
+    remove_temporaries(folder)
 
 
 def format_summary(summary: Mapping[str, Any], columns: tuple[str, ...] = METRIC_COLUMNS) -> str:

@@ -24,10 +24,14 @@ what is done and ends with exactly the results of an uninterrupted run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
+import io
 import itertools
 import json
-import shutil
+import math
+import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,9 +43,11 @@ import pyarrow.parquet as pq
 
 from ftsgd_jax import devices, engine, results
 from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
-from ftsgd_jax.errors import ConfigError, closest
+from ftsgd_jax.errors import ConfigError, closest, integer
+from ftsgd_jax.metrics import METRIC_COLUMNS
 
 SWEEP_KEYS = ("name", "figures", "seeds", "grid", "zip", "description")
+MAX_POINTS = 100_000
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -72,29 +78,48 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
         if key not in SWEEP_KEYS:
             raise ConfigError(f"sweep.{key}", f"unknown key; allowed: {', '.join(SWEEP_KEYS)}{closest(key, SWEEP_KEYS)}")
     axes: list[list[dict[str, Any]]] = []
-    grid = flatten(sweep.get("grid", {}))
+    grid = sweep.get("grid", {})
+    if not isinstance(grid, Mapping):
+        raise ConfigError("sweep.grid", f"must be a table of lists ([sweep.grid]), got {grid!r}")
+    grid = flatten(grid)
+    owner: dict[str, str] = {}
+
+    def claim(key: str, where: str) -> None:
+        if key in owner:
+            raise ConfigError(where, f"{key!r} is also swept under {owner[key]}; sweep each key in one place")
+        owner[key] = where
+
     for key, values in grid.items():
         _check_swept_key("sweep.grid", key)
+        claim(key, "sweep.grid")
         if not isinstance(values, list) or not values:
             raise ConfigError("sweep.grid", f"{key!r} needs a non-empty list of values, got {values!r}")
         axes.append([{key: value} for value in values])
     zips = sweep.get("zip", [])
-    for group in [zips] if isinstance(zips, Mapping) else zips:
+    groups = [zips] if isinstance(zips, Mapping) else zips
+    if not isinstance(groups, list) or not all(isinstance(group, Mapping) for group in groups):
+        raise ConfigError("sweep.zip", f"must be a table of lists ([sweep.zip] or [[sweep.zip]]), got {zips!r}")
+    for group in groups:
         group = flatten(group)
         lengths = {key: len(v) if isinstance(v, list) else -1 for key, v in group.items()}
         for key in group:
             _check_swept_key("sweep.zip", key)
+            claim(key, "sweep.zip")
         if any(length <= 0 for length in lengths.values()) or len(set(lengths.values())) > 1:
             raise ConfigError("sweep.zip", f"zipped keys need non-empty lists of one length, got lengths {lengths}")
         if group:
             axes.append([dict(zip(group, values)) for values in zip(*group.values())])
     seeds = sweep.get("seeds", 1)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError("sweep.seeds", f"need an integer >= 1, got {seeds!r}")
+    seeds = integer("sweep.seeds", seeds, 1, MAX_POINTS)
     if seeds > 1:
+        if "run.seed" in owner:
+            raise ConfigError("sweep.seeds", f"'run.seed' is swept under {owner['run.seed']}; use one or the other")
         axes.append([{"run.seed": base_seed + i} for i in range(seeds)])
     if not axes:
         raise ConfigError("sweep", "empty grid: give [sweep.grid] or [sweep.zip] lists (or seeds > 1)")
+    count = math.prod(len(axis) for axis in axes)
+    if count > MAX_POINTS:
+        raise ConfigError("sweep", f"{count} points; at most {MAX_POINTS} (split the sweep, or use more scenarios per point)")
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
 
 
@@ -113,11 +138,47 @@ def point_config(base: Mapping[str, Any], values: Mapping[str, Any], base_dir: P
     raw = copy.deepcopy(dict(base))
     for key, value in values.items():
         section, name = key.split(".", 1)
-        raw.setdefault(section, {})[name] = value
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(section, f"must be a table ([{section}]), got {table!r}")
+        table[name] = value
     try:
         return build_config(raw, base_dir=base_dir)
     except ConfigError as error:
         raise ConfigError(error.field, f"{error.message} (at sweep point {json.dumps(values)})") from None
+
+
+FORMAT = 2  # the store's layout: points by value, chunk files by scenario range
+
+
+def point_id(values: Mapping[str, Any]) -> str:
+    """A point's name in the store: a hash of its swept values, whatever their order in the spec."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _column_type(values: list[Any]) -> pa.DataType:
+    """One Parquet type per swept key: bool, int64, float64 or string.
+
+    Values of one kind keep their type; a key mixing kinds (``[3, "auto"]``) or holding
+    lists (``[0, [1, 2]]``) is stored as text (``table_cell``) so that every point fits
+    one column; the typed values are in the manifest.
+    """
+    if all(isinstance(v, bool) for v in values):
+        return pa.bool_()
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.int64()
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return pa.float64()
+    return pa.string()
+
+
+def cell(value: Any, kind: pa.DataType) -> Any:
+    """A swept value as a cell of its column's type."""
+    if kind == pa.string():
+        return value if isinstance(value, str) else json.dumps(value)
+    if kind == pa.float64():
+        return float(value)
+    return value
 
 
 class Sweep:
@@ -127,39 +188,149 @@ class Sweep:
         spec = copy.deepcopy(dict(spec))
         for key, value in (overrides or {}).items():
             section, name = key.split(".", 1)
-            spec.setdefault(section, {})[name] = value
+            table = spec.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(section, f"must be a table ([{section}]), got {table!r}")
+            table[name] = value
         if "sweep" not in spec:
             raise ConfigError(str(path), "not a sweep spec: it has no [sweep] table")
-        self.spec = spec
         sweep = spec.pop("sweep")
+        if not isinstance(sweep, Mapping):
+            raise ConfigError("sweep", f"must be a table ([sweep]), got {sweep!r}")
+        self.spec = spec
         self.base = spec
-        self.name = str(sweep.get("name", path.stem))
+        name = sweep.get("name", path.stem)
+        if not isinstance(name, str) or not name or not SAFE_NAME.fullmatch(name):
+            raise ConfigError("sweep.name", f"need a folder name of letters, digits, '-', '_' and '.', got {name!r}")
+        self.name = name
         self.figures = _figure_names(sweep.get("figures", []))
-        base_seed = spec.get("run", {}).get("seed", DEFAULTS["run"]["seed"])
+        run_table = spec.get("run", {})
+        base_seed = run_table.get("seed", DEFAULTS["run"]["seed"]) if isinstance(run_table, Mapping) else 0
+        if "seeds" in sweep:
+            base_seed = integer("run.seed", base_seed, 0, 2**32 - 1)
         self.points = expand(sweep, base_seed)
         self.swept = list(dict.fromkeys(k for point in self.points for k in point))
+        self.ids = [point_id(values) for values in self.points]
+        if len(set(self.ids)) != len(self.ids):
+            raise ConfigError("sweep", "two points have the same values; every point must differ")
+        self.column_types = {key: _column_type([p[key] for p in self.points]) for key in self.swept}
         self.configs = [point_config(self.base, values, path.parent) for values in self.points]
-        self.digest = hashlib.sha256(json.dumps([self.spec, sweep], sort_keys=True, default=str).encode()).hexdigest()
+        # What decides the results: the base config and the set of points (not their order,
+        # name, figures or description).
+        identity = {"format": FORMAT, "base": self.spec, "points": sorted(self.ids)}
+        self.digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
         self.sweep_table = sweep
 
+    def cells(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: cell(values[key], self.column_types[key]) for key in self.swept}
 
-def _chunk_path(out: Path, point: int, chunk: int) -> Path:
-    return out / "points" / str(point) / f"chunk-{chunk:05d}.parquet"
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+class Interrupted(Exception):
+    """The user asked to stop (Ctrl-C): raised between chunks, after the finished ones are written."""
+
+    def __init__(self, done: int, total: int):
+        self.done, self.total = done, total
+        super().__init__(f"stopped after {done} of {total} scenarios")
+
+
+CHUNK_FILE = re.compile(r"(\d{10})-(\d{10})\.parquet")
+
+
+def _point_dir(out: Path, ident: str) -> Path:
+    return out / "points" / ident
+
+
+def _chunk_path(out: Path, ident: str, begin: int, end: int) -> Path:
+    """A chunk file is named by the scenarios it holds, [begin, end): never by a chunk number."""
+    return _point_dir(out, ident) / f"{begin:010d}-{end:010d}.parquet"
+
+
+def finished_ranges(folder: Path) -> list[tuple[int, int, Path]]:
+    """(begin, end, file) of every finished chunk of a point, sorted by begin."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = CHUNK_FILE.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), int(match.group(2)), path))
+    return sorted(found)
+
+
+def missing_ranges(done: list[tuple[int, int, Path]], scenarios: int) -> list[tuple[int, int]]:
+    """The scenario ranges of ``range(scenarios)`` that no finished chunk holds."""
+    missing, cursor = [], 0
+    for begin, end, path in done:
+        if begin < cursor or end > scenarios or begin >= end:
+            raise ConfigError("--resume", f"{path} overlaps another chunk or lies outside 0..{scenarios}; rerun with --force")
+        if begin > cursor:
+            missing.append((cursor, begin))
+        cursor = end
+    if cursor < scenarios:
+        missing.append((cursor, scenarios))
+    return missing
+
+
+def plan_chunks(missing: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Split the missing ranges into chunks of at most ``size`` scenarios."""
+    return [(b, min(b + size, end)) for begin, end in missing for b in range(begin, end, size)]
 
 
 def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
+    """Check what ``out`` holds and clear what must go, before any work (under the folder lock)."""
     stamp = out / "spec.json"
-    if stamp.exists():
-        previous = json.loads(stamp.read_text()).get("digest")
-        if previous != sweep.digest and not force:
+    kind = results.folder_kind(out)
+    if kind == "sweep" and stamp.is_file():
+        try:
+            previous = json.loads(stamp.read_text(encoding="utf-8")).get("digest")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            previous = None
+        if previous != sweep.digest:
+            if not force:
+                raise ConfigError(
+                    "--out",
+                    f"{out} holds results of a different sweep spec (or of an older ftsgd); "
+                    "use another folder or --force to replace them",
+                )
+            results.clear_results(out)
+        elif not resume:
+            results.clear_results(out)
+        else:
+            (out / "manifest.json").unlink(missing_ok=True)  # no longer finished once work resumes
+    elif kind is not None:
+        if not force:
+            what = {"run": "the results of `ftsgd run`", "suite": "a suite of sweeps", "sweep": "an unreadable sweep"}
             raise ConfigError(
-                "--out", f"{out} holds results of a different sweep spec; use another folder or --force to replace them"
+                "--out", f"{out} holds {what.get(kind, 'other files')}; use another folder or --force to replace them"
             )
-        if previous != sweep.digest or not resume:
-            shutil.rmtree(out / "points", ignore_errors=True)
-    elif out.exists() and any(out.iterdir()) and not force:
-        raise ConfigError("--out", f"{out} is not empty and holds no sweep results; use another folder or --force")
-    results.write_json(stamp, {"digest": sweep.digest, "name": sweep.name, "spec": sweep.spec | {"sweep": sweep.sweep_table}})
+        results.clear_results(out)
+    results.remove_temporaries(out)
+    results.write_json(stamp, {"digest": sweep.digest, "format": FORMAT, "name": sweep.name, "spec": sweep.spec | {"sweep": sweep.sweep_table}})
+
+
+def chunk_plan(config: RunConfig, folder: Path) -> int:
+    """Scenarios per chunk of a point: the size its first run chose, where that still fits.
+
+    Reusing the first run's size keeps a resumed point bit-for-bit equal to an
+    uninterrupted one on the same devices; where it no longer fits (less free memory) a
+    smaller size is used, and the results stay within the tolerance of the README's
+    Reproducibility section. Chunk files are named by scenario range either way, so no
+    scenario is lost or repeated.
+    """
+    plan = folder / "plan.json"
+    chosen = devices.chunk_size(config)
+    if plan.is_file():
+        try:
+            stored = int(json.loads(plan.read_text(encoding="utf-8"))["chunk"])
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+            stored = 0
+        if stored > 0 and (config.run.chunk or stored <= devices.fitting_chunk(config)):
+            return stored
+    results.write_json(plan, {"chunk": chosen})
+    return chosen
 
 
 def run_sweep(
@@ -168,40 +339,53 @@ def run_sweep(
     *,
     resume: bool = False,
     force: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
     fail_after: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run every point (skipping finished chunks), then assemble metrics, summary, manifest.
 
-    ``fail_after`` stops with an error after that many chunks (to test resumption).
+    The output folder is locked for the whole call. ``fail_after`` stops with an error
+    after that many chunks (to test resumption); ``stop()`` is asked after every chunk and
+    ends the run with :class:`Interrupted` when true (Ctrl-C).
     """
     out = Path(out)
-    _prepare(out, sweep, resume, force)
-    total = sum(cfg.run.scenarios for cfg in sweep.configs)
-    done = 0
-    chunks_run = 0
-    timings = []
-    for index, (values, config) in enumerate(zip(sweep.points, sweep.configs)):
-        chunk = devices.chunk_size(config)
-        started = time.perf_counter()
-        sim = engine.simulation(config)
-        compile_before = sim.compile_seconds
-        for number, begin in enumerate(range(0, config.run.scenarios, chunk)):
-            indices = np.arange(begin, min(begin + chunk, config.run.scenarios))
-            path = _chunk_path(out, index, number)
-            if not path.exists():
+    with results.FolderLock(out, f"sweep {sweep.name}"):
+        _prepare(out, sweep, resume, force)
+        total = sum(cfg.run.scenarios for cfg in sweep.configs)
+        done = fresh = chunks_run = 0
+        timings = []
+        for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
+            folder = _point_dir(out, ident)
+            finished = finished_ranges(folder)
+            done += sum(end - begin for begin, end, _ in finished)
+            missing = missing_ranges(finished, config.run.scenarios)
+            if progress is not None:
+                progress(done, total, fresh)
+            if not missing:
+                continue
+            size = chunk_plan(config, folder)
+            sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=size))
+            started = time.perf_counter()
+            compile_seconds = 0.0
+            for begin, end in plan_chunks(missing, size):
                 if fail_after is not None and chunks_run >= fail_after:
                     raise RuntimeError(f"simulated interruption after {chunks_run} chunks")
-                result = engine.run(config, indices=indices, keep_final=_keeps_final(config))
-                _write_chunk(path, result, indices, index, values, config)
+                indices = np.arange(begin, end)
+                result = engine.run(sized, indices=indices, keep_final=_keeps_final(config))
+                compile_seconds += result.compile_seconds
+                _write_chunk(_chunk_path(out, ident, begin, end), result, indices, config)
                 chunks_run += 1
-            done += len(indices)
-            if progress is not None:
-                progress(done, total)
-        timings.append(
-            {"point": index, "seconds": time.perf_counter() - started, "compile_seconds": sim.compile_seconds - compile_before}
-        )
-    return _assemble(out, sweep, timings)
+                done += end - begin
+                fresh += end - begin
+                if progress is not None:
+                    progress(done, total, fresh)
+                if stop is not None and stop() and done < total:
+                    raise Interrupted(done, total)
+            timings.append(
+                {"point": index, "id": ident, "chunk": size, "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds}
+            )
+        return _assemble(out, sweep, timings)
 
 
 def _keeps_final(config: RunConfig) -> bool:
@@ -209,39 +393,73 @@ def _keeps_final(config: RunConfig) -> bool:
     return config.objective.dim <= 8
 
 
-def _write_chunk(path: Path, result: engine.RunResult, indices, point: int, values, config: RunConfig) -> None:
-    extra = {"point": point, **values}
-    table = results.metrics_table(result, indices, extra)
+def _write_chunk(path: Path, result: engine.RunResult, indices, config: RunConfig) -> None:
+    """A chunk's metrics (scenario, t and the metric columns; labels are added when assembling)."""
+    table = results.metrics_table(result, indices)
     if result.final is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         final = {name: np.asarray(array) for name, array in result.final.items()}
         final["cluster_of"] = config.topology.cluster_of
         final["group_of_cluster"] = np.asarray(config.scheduler.params.cluster_group)
-        npz = path.with_suffix(".npz")
-        with open(npz.with_suffix(".tmp"), "wb") as handle:
-            np.savez(handle, **final)
-        npz.with_suffix(".tmp").replace(npz)
+        buffer = io.BytesIO()
+        np.savez(buffer, **final)
+        results.write_atomic(path.with_suffix(".npz"), buffer.getvalue())
     results.write_table(path, table)  # written last: its presence marks the chunk done
 
 
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in order (absent ones null): chunks of any version merge."""
+    if table.schema.equals(schema):
+        return table
+    columns = [
+        table.column(field.name).cast(field.type) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.table(columns, schema=schema)
+
+
 def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[str, Any]:
-    tables, summaries = [], []
-    for index, (values, config) in enumerate(zip(sweep.points, sweep.configs)):
-        chunk_files = sorted((out / "points" / str(index)).glob("chunk-*.parquet"))
-        table = pa.concat_tables([pq.read_table(f) for f in chunk_files], promote_options="default")
-        tables.append(table)
-        finals = [np.load(f.with_suffix(".npz")) for f in chunk_files if f.with_suffix(".npz").exists()]
-        if finals:
-            merged = {name: np.concatenate([f[name] for f in finals]) for name in ("x", "live", "crash_time")}
-            merged |= {name: finals[0][name] for name in ("cluster_of", "group_of_cluster")}
-            buffer = out / "points" / str(index) / "final.tmp"
-            with open(buffer, "wb") as handle:
-                np.savez(handle, **merged)
-            buffer.replace(out / "points" / str(index) / "final.npz")
-        summaries.append(_point_summary(index, values, table, config))
-    results.write_table(out / "metrics.parquet", pa.concat_tables(tables, promote_options="permissive"))
-    summary = pa.Table.from_pylist(summaries)
-    results.write_table(out / "summary.parquet", summary)
+    """metrics.parquet (streamed chunk by chunk), summary.parquet and finally manifest.json."""
+    label_fields = [pa.field("point", pa.int64()), pa.field("point_id", pa.string())]
+    label_fields += [pa.field(key, sweep.column_types[key]) for key in sweep.swept]
+    writer = None
+    temporary = results._temporary(out)
+    summaries = []
+    try:
+        for index, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs)):
+            folder = _point_dir(out, ident)
+            chunks = finished_ranges(folder)
+            if missing_ranges(chunks, config.run.scenarios):
+                raise RuntimeError(f"point {ident} is incomplete")  # cannot happen after run_sweep's loop
+            cells = sweep.cells(values)
+            last_rows = []
+            for begin, end, path in chunks:
+                table = pq.read_table(path)
+                if writer is None:
+                    metric_schema = table.schema
+                    schema = pa.schema([*metric_schema, *label_fields])
+                    writer = pq.ParquetWriter(temporary, schema)
+                table = _conform(table, metric_schema)
+                scenario = table.column("scenario").to_numpy()
+                if table.num_rows == 0 or scenario.min() != begin or scenario.max() != end - 1:
+                    raise ConfigError("--resume", f"{path} does not hold scenarios {begin}..{end - 1}; rerun with --force")
+                labels = [pa.array(np.full(table.num_rows, index, np.int64)), pa.array([ident] * table.num_rows, pa.string())]
+                labels += [pa.array([cells[key]] * table.num_rows, sweep.column_types[key]) for key in sweep.swept]
+                writer.write_table(pa.table([*table.columns, *labels], schema=schema))
+                last_t = pa.compute.max(table.column("t"))
+                last_rows.append(table.filter(pa.compute.equal(table.column("t"), last_t)))
+            _merge_finals(folder, chunks)
+            summaries.append(_point_summary(index, ident, cells, pa.concat_tables(last_rows)))
+        writer.close()
+        writer = None
+        os.replace(temporary, out / "metrics.parquet")
+    finally:
+        if writer is not None:
+            writer.close()
+        temporary.unlink(missing_ok=True)
+    summary_types = {"point": pa.int64(), "point_id": pa.string(), **sweep.column_types}
+    columns = list(summaries[0])
+    arrays = [pa.array([row[name] for row in summaries], summary_types.get(name)) for name in columns]
+    results.write_table(out / "summary.parquet", pa.table(arrays, names=columns))
     manifest = {
         "command": "sweep",
         "name": sweep.name,
@@ -250,33 +468,51 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
         "spec": sweep.spec | {"sweep": sweep.sweep_table},
         "digest": sweep.digest,
         "points": [
-            {"index": i, "values": values, "config": config.resolved, "seed": config.run.seed}
-            for i, (values, config) in enumerate(zip(sweep.points, sweep.configs))
+            {"index": i, "id": ident, "values": values, "config": config.resolved, "seed": config.run.seed}
+            for i, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs))
         ],
         "scenario_keys": "fold_in(seed_key(run.seed), scenario)",
+        "non_finite_json": "inf, -inf and nan are written as the strings \"inf\", \"-inf\", \"nan\"",
         "environment": results.environment(),
         "timings": timings,
         "peak_rss_bytes": results.peak_rss_bytes(),
     }
-    results.write_json(out / "manifest.json", manifest)
+    results.write_json(out / "manifest.json", manifest)  # written last: its presence marks the sweep finished
     return manifest
 
 
-def _point_summary(index: int, values: Mapping[str, Any], table: pa.Table, config: RunConfig) -> dict[str, Any]:
-    last_t = max(table.column("t").to_pylist())
-    rows = table.filter(pa.compute.equal(table.column("t"), last_t))
-    row: dict[str, Any] = {"point": index, **{k: results.table_cell(v) for k, v in values.items()}}
-    row["scenarios"] = rows.num_rows
-    for name in ("err_mean", "err_max", "loss_mean", "disagreement", "view_min", "contraction_max"):
-        column = rows.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
-        finite = column[np.isfinite(column)]
-        row[f"{name}_median"] = float(np.median(finite)) if finite.size else float("nan")
-        row[f"{name}_q10"] = float(np.quantile(finite, 0.1)) if finite.size else float("nan")
-        row[f"{name}_q90"] = float(np.quantile(finite, 0.9)) if finite.size else float("nan")
-        row[f"{name}_nan"] = int(column.size - finite.size)
-    row["blocked_fraction"] = float(np.mean(rows.column("blocked").to_numpy() > 0))
-    row["majority_fraction"] = float(np.mean(rows.column("majority").to_numpy()))
-    row["rounds_last"] = int(rows.column("rounds").to_numpy().max())
+def _merge_finals(folder: Path, chunks: list[tuple[int, int, Path]]) -> None:
+    files = [path.with_suffix(".npz") for _, _, path in chunks]
+    if not files or not all(f.is_file() for f in files):
+        return
+    finals = [np.load(f) for f in files]
+    merged = {name: np.concatenate([f[name] for f in finals]) for name in ("x", "live", "crashed")}
+    merged |= {name: finals[0][name] for name in ("cluster_of", "group_of_cluster")}
+    buffer = io.BytesIO()
+    np.savez(buffer, **merged)
+    results.write_atomic(folder / "final.npz", buffer.getvalue())
+
+
+def _point_summary(index: int, ident: str, cells: Mapping[str, Any], rows: pa.Table) -> dict[str, Any]:
+    """One summary row: for every metric column at the last record, median/q10/q90 over the
+    scenarios where it is finite and the count of the others (booleans: the fraction true)."""
+    row: dict[str, Any] = {"point": index, "point_id": ident, **cells, "scenarios": rows.num_rows}
+    for name in METRIC_COLUMNS:
+        if name not in rows.column_names:
+            continue
+        column = rows.column(name)
+        if pa.types.is_boolean(column.type):
+            values = column.to_numpy(zero_copy_only=False)
+            row[f"{name}_fraction"] = float(np.mean(values.astype(np.float64))) if values.size else float("nan")
+            continue
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        finite = values[np.isfinite(values)]
+        for label, q in (("median", 0.5), ("q10", 0.1), ("q90", 0.9)):
+            row[f"{name}_{label}"] = float(np.quantile(finite, q)) if finite.size else float("nan")
+        row[f"{name}_nan"] = int(values.size - finite.size)
+    blocked = rows.column("blocked").to_numpy(zero_copy_only=False)
+    row["blocked_fraction"] = float(np.mean(blocked > 0))
+    row["rounds_last"] = int(rows.column("rounds").to_numpy(zero_copy_only=False).max())
     return row
 
 
