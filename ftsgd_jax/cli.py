@@ -278,7 +278,8 @@ def command_replay(args: argparse.Namespace) -> int:
     if args.trace_iterations < 1:
         raise ConfigError("--trace-iterations", f"need an integer >= 1, got {args.trace_iterations}")
     source = Path(args.results)
-    config, manifest, point = replay.load_point(source, args.point)
+    config, manifest = replay.load_point(source, args.point)
+    point = replay.point_index(manifest, args.point)
     if not 0 <= args.scenario < config.run.scenarios:
         raise ConfigError("--scenario", f"scenario {args.scenario} out of range: 0..{config.run.scenarios - 1}")
     out = Path(args.out)

@@ -23,27 +23,38 @@ from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
 
 
-def load_point(results_dir: Path, point: str | int = 0) -> tuple[RunConfig, dict[str, Any], int]:
-    """(configuration, manifest, index) of a run folder, or of one point of a sweep folder.
+def load_point(results_dir: Path, point: str | int = 0) -> tuple[RunConfig, dict[str, Any]]:
+    """(configuration, manifest) of a run folder, or of one point of a sweep folder.
 
     ``point`` names a sweep point by its values, ``"faults.crashes=2,system.quorum=count"``
     (read as TOML values; enough keys to single one point out), or by its index in the
-    folder's manifest and summary.
+    folder's manifest and summary (see :func:`point_index`).
     """
-    manifest_path = results_dir / "manifest.json"
+    manifest = load_manifest(results_dir)
+    index = point_index(manifest, point)
+    if manifest.get("command") == "sweep":
+        return build_config(results.restore_floats(manifest["points"][index]["config"])), manifest
+    return build_config(results.restore_floats(manifest["config"])), manifest
+
+
+def load_manifest(results_dir: Path) -> dict[str, Any]:
+    manifest_path = Path(results_dir) / "manifest.json"
     if not manifest_path.is_file():
         raise ConfigError("results", f"no finished results in {results_dir} (manifest.json missing)")
     manifest = results.read_json(manifest_path)
     if not isinstance(manifest, dict):
         raise ConfigError("results", f"{manifest_path} is not a JSON object")
+    return manifest
+
+
+def point_index(manifest: dict[str, Any], point: str | int = 0) -> int:
+    """The index in the manifest of the point named by ``point`` (values or index)."""
     text = str(point).strip()
     if manifest.get("command") == "sweep":
-        points = manifest.get("points", [])
-        index = _find_point(points, text)
-        return build_config(results.restore_floats(points[index]["config"])), manifest, index
+        return _find_point(manifest.get("points", []), text)
     if text not in ("0", ""):
         raise ConfigError("--point", "a single run has only point 0")
-    return build_config(results.restore_floats(manifest["config"])), manifest, 0
+    return 0
 
 
 def _find_point(points: list[dict[str, Any]], text: str) -> int:
@@ -85,7 +96,7 @@ def _same(stored: Any, wanted: Any) -> bool:
 def replay_metrics(config: RunConfig, scenario: int) -> dict[str, np.ndarray]:
     """The metric records of one scenario, run alone: column -> (K,)."""
     sim = engine.simulation(config)
-    inputs = jax.tree.map(lambda a: a[0], engine.scenario_inputs(config, np.array([scenario])))
+    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([scenario])))
     out = sim.single(inputs)
     return {name: np.asarray(getattr(out.records, name)) for name in METRIC_COLUMNS}
 
