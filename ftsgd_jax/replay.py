@@ -143,11 +143,9 @@ def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[lis
     spec = config.algorithm
     small = config.objective.dim <= 4
     if spec.kind in ("sc", "nowait", "gen") and rounds == len(schedule.iteration):
-        run, _ = reference.run_algorithm(config, scenario, schedule)
+        run, _ = reference.run_algorithm(config, scenario)
     else:
-        run = reference.simulate(
-            config.topology, schedule.crash, draws, wait=spec.kind == "gen", quorum=config.quorum, heal=schedule.heal
-        )
+        run = reference.simulate(config.topology, schedule.crash_time, draws, wait=spec.kind == "gen", quorum=config.quorum)
     cluster_of = config.topology.cluster_of
     events = []
     for time, step, process, round_index, detail in run.trace:
