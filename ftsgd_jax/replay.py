@@ -40,7 +40,7 @@ def load_point(results_dir: Path, point: str | int = 0) -> tuple[RunConfig, dict
 def load_manifest(results_dir: Path) -> dict[str, Any]:
     manifest_path = Path(results_dir) / "manifest.json"
     if not manifest_path.is_file():
-        raise ConfigError("results", f"no finished results in {results_dir} (manifest.json missing)")
+        raise ConfigError("results", f"no results in {results_dir} (no manifest.json: not a results folder, or its run did not finish)")
     manifest = results.read_json(manifest_path)
     if not isinstance(manifest, dict):
         raise ConfigError("results", f"{manifest_path} is not a JSON object")
