@@ -35,8 +35,8 @@ class Progress:
     so a resumed sweep does not claim the skipped chunks as speed.
     """
 
-    def __init__(self, label: str, unit: str = "scenarios", stream=None, every: float = 10.0):
-        self.label, self.unit, self.every = label, unit, every
+    def __init__(self, label: str, unit: str = "scenarios", stream=None, every: float = 10.0, header: str | None = None):
+        self.label, self.unit, self.every, self.header = label, unit, every, header
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.started = time.perf_counter()
@@ -50,6 +50,9 @@ class Progress:
         eta = f"ETA {(total - done) / rate:.0f}s" if rate > 0 else "ETA -"
         text = f"{self.label}: {done}/{total} {self.unit} ({done / max(total, 1):.0%}) {rate:,.0f} {self.unit}/s {eta}"
         finished = done >= total
+        if self.header is not None:  # said once work is under way, so a refusal stays the only line
+            self.stream.write(self.header + "\n")
+            self.header = None
         if self.tty:
             self.stream.write(f"\r{text:<100}" + ("\n" if finished else ""))
         elif finished or now - self.last_line >= self.every:
@@ -245,17 +248,16 @@ def command_sweep(args: argparse.Namespace) -> int:
             results.check_folder(out)
         estimate = check_size([c for s in parsed for c in s.configs], out, args.yes, "sweep")
         points = sum(len(s.points) for s in parsed)
-        print(f"{len(parsed)} sweep(s), {points} points: {estimate}", file=sys.stderr)
+        header = f"{len(parsed)} sweep(s), {points} points: {estimate}"
         if suite:
             results.write_json(out / "suite.json", {"suite": str(path.resolve()), "sweeps": [s.name for s in parsed]})
         stop = stack.enter_context(stop_on_interrupt())
         for number, sweep in enumerate(parsed, 1):
             target = out / sweep.name if suite else out
             label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
+            progress = Progress(label, header=header if number == 1 else None)
             try:
-                manifest = sweeps.run_sweep(
-                    sweep, target, resume=args.resume, force=args.force, progress=Progress(label), stop=stop
-                )
+                manifest = sweeps.run_sweep(sweep, target, resume=args.resume, force=args.force, progress=progress, stop=stop)
             except sweeps.Interrupted as stopped:
                 raise Interrupted(
                     f"interrupted: {stopped.done} of {stopped.total} scenarios of sweep {sweep.name} are kept in {target}; "

@@ -353,6 +353,7 @@ def run_sweep(
     with results.FolderLock(out, f"sweep {sweep.name}"):
         _prepare(out, sweep, resume, force)
         total = sum(cfg.run.scenarios for cfg in sweep.configs)
+        sizes = [chunk_plan(config, _point_dir(out, ident)) for ident, config in zip(sweep.ids, sweep.configs)]
         done = fresh = chunks_run = 0
         timings = []
         for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
@@ -360,11 +361,9 @@ def run_sweep(
             finished = finished_ranges(folder)
             done += sum(end - begin for begin, end, _ in finished)
             missing = missing_ranges(finished, config.run.scenarios)
-            if progress is not None:
-                progress(done, total, fresh)
             if not missing:
                 continue
-            size = chunk_plan(config, folder)
+            size = sizes[index]
             sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=size))
             started = time.perf_counter()
             compile_seconds = 0.0
@@ -385,6 +384,8 @@ def run_sweep(
             timings.append(
                 {"point": index, "id": ident, "chunk": size, "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds}
             )
+        if progress is not None and fresh == 0:
+            progress(done, total, fresh)  # everything was done before: say so once
         return _assemble(out, sweep, timings)
 
 
