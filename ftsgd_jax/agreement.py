@@ -35,11 +35,17 @@ from ftsgd_jax.errors import ConfigError, choice
 
 RULES = ("mean", "midpoint", "safe_area")
 
+RANK_TOL = 64
+"""Singular values below ``RANK_TOL * eps * sigma_max`` count as zero (degenerate views)."""
+
 GENERAL_ITERS = 300
 """Default iterations of the general-d safe-area search (half with a margin, half without)."""
 
 NUM_RANDOM_DIRECTIONS = 256
 """Fixed random unit directions used in d > 2 when the caller passes none."""
+
+MAX_REMOVAL_SETS = 512
+"""The f >= 2 certificate projects onto conv(V minus R) for all C(k, f) removal sets up to this many."""
 
 MAX_SUBSET_NORMALS = 2048
 """The general-d safe area adds the normals of all C(k, d) d-point hyperplanes up to this many."""
@@ -450,14 +456,15 @@ def _finish(points, mask, f, weights, nonempty, dirs, h, valid, c):
 
 
 def _safe_area_1d(points, mask, f):
-    """Exact: the interval [v_(f+1), v_(m-f)] of order statistics; its midpoint."""
+    """Exact: the interval [v_(f+1), v_(m-f)] of order statistics; its midpoint. It is
+    non-empty iff m >= 2f+1 or, for f+1 <= m <= 2f, the two order statistics tie."""
     k = points.shape[0]
     m = _count(mask)
     order = jnp.argsort(jnp.where(mask, points[:, 0], jnp.inf))
     lo = order[jnp.clip(f, 0, k - 1)]
     hi = order[jnp.clip(m - 1 - f, 0, k - 1)]
     weights = jnp.zeros(k, points.dtype).at[lo].add(0.5).at[hi].add(0.5)
-    nonempty = (m >= 2 * f + 1) & (m > 0)
+    nonempty = (m >= f + 1) & (m > 0) & (points[lo, 0] <= points[hi, 0])
     q, c, _ = _centered(points, mask)
     dirs = jnp.array([[1.0], [-1.0]], points.dtype)
     h, valid = _trimmed_support(q, mask, dirs, jnp.ones(2, bool), f)
@@ -555,42 +562,245 @@ def _safe_area_general(points, mask, f, iters, tol, directions):
     return _finish(points, mask, f, w, nonempty, dirs, h, valid, c)
 
 
+def _range_basis(q, mask):
+    """Orthonormal columns ``U (k, d)`` spanning the column space of ``q`` (masked rows 0).
+
+    Columns whose singular value is below ``RANK_TOL * sigma_max`` are returned as zeros, so
+    numerically degenerate views (repeated, collinear, coplanar points) get the larger null
+    space they have. d >= 3: an SVD of ``q``. d <= 2: closed forms (an SVD call costs more
+    than the rest of the planar method): the right singular vectors from the 2x2 Gram matrix,
+    then ``u_j = q v_j`` normalised and re-orthogonalised, so the singular values are
+    measured as ``||q v_j||`` (accurate to ~eps sigma_max, like the SVD's) rather than as
+    square roots of Gram eigenvalues (accurate only to ~sqrt(eps) sigma_max).
+    """
+    k, d = q.shape
+    dtype = q.dtype
+    tiny = jnp.finfo(dtype).tiny
+    rank_tol = RANK_TOL * float(jnp.finfo(dtype).eps)
+    if d == 1:
+        sigma = _norms(q.T)
+        u = q / jnp.maximum(sigma, tiny)
+        return jnp.where(sigma > tiny, u, 0.0)
+    if d == 2:
+        a, b, c = jnp.sum(q[:, 0] ** 2), jnp.sum(q[:, 0] * q[:, 1]), jnp.sum(q[:, 1] ** 2)
+        big = 0.5 * (a + c) + jnp.sqrt(0.25 * (a - c) ** 2 + b * b)
+        v = jnp.where(a >= c, jnp.stack([big - c, b]), jnp.stack([b, big - a]))
+        nv = _norms(v)
+        v = jnp.where(nv > tiny, v / jnp.maximum(nv, tiny), jnp.array([1.0, 0.0], dtype))
+        u1 = q @ v
+        u2 = q @ jnp.stack([-v[1], v[0]])
+        s1, s2 = _norms(u1), _norms(u2)
+        u1 = u1 / jnp.maximum(s1, tiny)
+        u2 = u2 - (u1 @ u2) * u1
+        u2 = u2 / jnp.maximum(_norms(u2), tiny)
+        keep1 = s1 > tiny
+        keep2 = keep1 & (s2 > rank_tol * s1)
+        return jnp.stack([jnp.where(keep1, u1, 0.0), jnp.where(keep2, u2, 0.0)], axis=1)
+    u, sv, _ = jnp.linalg.svd(q, full_matrices=False)
+    keep = (sv > rank_tol * sv[0]) & (sv > tiny)
+    return jnp.where(keep[None, :], u, 0.0)
+
+
+def _null_projector(q, mask):
+    """The orthogonal projector onto the affine dependences of the present points:
+    ``{a : a = 0 off mask, sum a = 0, sum a_i q_i = 0}`` (``q`` centred, masked rows 0), as a
+    (k, k) matrix ``I_V - 1_V 1_V^T / m - U U^T``."""
+    k = q.shape[0]
+    dtype = q.dtype
+    u = _range_basis(q, mask)
+    ones = mask.astype(dtype) / jnp.sqrt(jnp.maximum(_count(mask), 1).astype(dtype))
+    eye = jnp.diag(mask.astype(dtype))
+    return eye - ones[:, None] * ones[None, :] - u @ u.T
+
+
+def _safe_area_radon(points, mask):
+    """f = 1, any d: a weighted mean of Radon points of the present points.
+
+    An affine dependence ``a`` (``sum a_i = 0``, ``sum a_i p_i = 0``, ``a != 0``) splits the
+    points into ``A = {a_i > 0}`` and ``B = {a_i < 0}`` with a common point
+    ``x_A = sum_A a_i p_i / sum_A a_i = x_B = sum_B |a_i| p_i / sum_B |a_i|`` (Radon).
+    Removing any ONE point leaves A or B whole, so that point is in every conv(V minus v_i),
+    i.e. in Safe_1(V). Conversely Safe_1(V) is empty when the present points are affinely
+    independent (a simplex: the facets opposite the vertices have no common point). So
+    Safe_1(V) is non-empty iff the multiset V has an affine dependence.
+
+    The dependences used are the columns ``a_j = Pi e_j`` of the orthogonal projector ``Pi``
+    onto all of them (:func:`_null_projector`; one column per present point, so permuting the
+    points permutes the columns and leaves the result unchanged). Column j gives the Radon
+    point ``x_j = (x_{A_j} + x_{B_j}) / 2``; the point returned is ``sum_j c_j x_j`` with
+    ``c_j`` proportional to ``Pi_jj = ||a_j||^2`` (columns with ``Pi_jj < 1e-3 max Pi_jj``
+    are dropped: their sign pattern would be rounding noise). A mean of points of the convex
+    set Safe_1(V) is in it, and the returned weights (the same mean of the sides' convex
+    weights) make it exactly a convex combination of present points.
+
+    Certificate (an upper bound of the true violation, not an estimate): for each i,
+    ``y_i = sum_j c_j (x_{A_j} if v_i not in A_j else x_{B_j})`` is a point of
+    conv(V minus v_i), and ``||x - y_i|| <= sum_j c_j ||x_{A_j} - x_{B_j}|| / 2``, which is
+    ``residual``. It is rounding only (~1e-7 of the points' scale in float32) when the
+    projector is accurate, hence the SVD / re-orthogonalised basis of :func:`_range_basis`.
+    Returns ``(weights, residual, found)``.
+    """
+    k, d = points.shape
+    dtype = points.dtype
+    q, c, radius = _centered(points, mask)
+    qs = q / radius
+    proj = _null_projector(qs, mask)
+    diag = jnp.where(mask, jnp.diagonal(proj), 0.0)
+    use = mask & (diag > 1e-3 * jnp.max(diag)) & (jnp.max(diag) > 0)
+    pos = jnp.where(mask[:, None], jnp.maximum(proj, 0.0), 0.0)  # (k, k): column j = dependence j
+    neg = jnp.where(mask[:, None], jnp.maximum(-proj, 0.0), 0.0)
+    tiny = jnp.finfo(dtype).tiny
+    wa = pos / jnp.maximum(jnp.sum(pos, axis=0), tiny)[None, :]
+    wb = neg / jnp.maximum(jnp.sum(neg, axis=0), tiny)[None, :]
+    gap = 0.5 * _norms(((wa - wb).T @ q))  # (k,): half-distance between the sides' points
+    col = jnp.where(use, diag, 0.0)
+    col = col / jnp.maximum(jnp.sum(col), tiny)
+    weights = 0.5 * (wa + wb) @ col
+    residual = jnp.sum(col * jnp.where(use, gap, 0.0))
+    m = _count(mask)
+    nonempty = (m >= 2) & jnp.any(use)
+    return weights, residual, nonempty
+
+
+def _static_int(f):
+    """``int(f)`` when ``f`` is concrete (a Python int or a non-traced array), else None."""
+    try:
+        return int(f)
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError):
+        return None
+
+
+def _centroid_bound(q, mask, f):
+    """Upper bound of the centroid's depth violation: the centroid of V minus R (|R| = f) is in
+    conv(V minus R) and differs from the centroid by ``sum_R q_i / (m - f)``."""
+    norms = jnp.where(mask, _norms(q), 0.0)
+    top = lax.top_k(norms, min(f, q.shape[0]))[0] if f > 0 else jnp.zeros(0, q.dtype)
+    return jnp.sum(top) / jnp.maximum(_count(mask) - f, 1).astype(q.dtype)
+
+
+def _traced_centroid_bound(q, mask, f):
+    """:func:`_centroid_bound` for a traced f (sorts all k norms)."""
+    norms = -jnp.sort(-jnp.where(mask, _norms(q), 0.0))
+    top = jnp.sum(jnp.where(jnp.arange(q.shape[0]) < f, norms, 0.0))
+    return top / jnp.maximum(_count(mask) - f, 1).astype(q.dtype)
+
+
+def _removal_certificate(points, mask, x, f, iters=None):
+    """``max over R of dist(x, conv(V minus R))``, |R| = f, from above: x's distance to the
+    :func:`project_to_hull` point of each conv(V minus R), itself a point of that hull.
+
+    This IS the true depth violation ``max_u (u . x - h_f(u))^+`` up to the projection's
+    accuracy, and never below it. Removal sets are enumerated over the k slots (a set with
+    masked slots removes fewer points: a larger hull, a redundant bound). Above
+    ``MAX_REMOVAL_SETS`` sets the cheaper, looser bound ``||x - c|| + ``
+    :func:`_centroid_bound` is used instead.
+    """
+    k = points.shape[0]
+    q, c, _ = _centered(points, mask)
+    crude = _norms(x - c) + _centroid_bound(q, mask, f)
+    if f == 0:
+        return _norms(x - project_to_hull(points, mask, x, iters)[0])
+    if math.comb(k, f) > MAX_REMOVAL_SETS:
+        return crude
+    sets = np.array(list(itertools.combinations(range(k), f)))
+    keep = np.ones((len(sets), k), bool)
+    keep[np.arange(len(sets))[:, None], sets] = False
+    sub = mask[None, :] & jnp.asarray(keep)
+    proj = jax.vmap(lambda sm: project_to_hull(points, sm, x, iters)[0])(sub)
+    dist = jnp.where(jnp.any(sub, axis=1), _norms(proj - x[None, :]), 0.0)
+    return jnp.minimum(jnp.max(dist), crude)
+
+
+def _safe_area_static(points, mask, f: int, iters, tol, directions):
+    """:func:`safe_area_point` for a static ``f`` (points already cleaned)."""
+    k, d = points.shape
+    dtype = points.dtype
+    m = _count(mask)
+    q, c, radius = _centered(points, mask)
+    slack = tol * (radius + _float_scale(points, mask))
+    uniform = _uniform_weights(mask, dtype)
+    enough = m >= f + 1
+    if d == 1:
+        return _safe_area_1d(points, mask, f)
+    static = not isinstance(f, jax.Array)
+    if static and (f == 0 or f >= k):
+        # Safe_0(V) = conv(V): the centroid, exactly; f >= k: never enough points
+        nonempty = enough & (f == 0)
+        residual = jnp.where(nonempty, 0.0, jnp.inf).astype(dtype)
+        return SafePoint(uniform @ points, uniform, nonempty, residual)
+    if static and f == 1:
+        weights, residual, found = _safe_area_radon(points, mask)
+        nonempty = found & (residual <= slack)
+        weights = jnp.where(nonempty, weights, uniform)
+        residual = jnp.where(nonempty, residual, _centroid_bound(q, mask, f))
+    else:
+        if d == 2:
+            old = _safe_area_2d(points, mask, f, iters, tol)
+        else:
+            old = _safe_area_general(points, mask, f, GENERAL_ITERS if iters is None else iters, tol, directions)
+        if static:
+            residual = _removal_certificate(points, mask, old.point, f)
+        else:  # traced f >= 2: the centroid-based bound (looser, still an upper bound)
+            residual = _norms(old.point - c) + _traced_centroid_bound(q, mask, f)
+        nonempty = old.nonempty | (residual <= slack)
+        if d > 2 and static:  # the general method's own test is over its direction set only
+            nonempty = nonempty & (residual <= slack)
+        weights = jnp.where(nonempty, old.weights, uniform)
+        bound = _centroid_bound(q, mask, f) if static else _traced_centroid_bound(q, mask, f)
+        residual = jnp.where(nonempty, residual, bound)
+    nonempty = nonempty & enough
+    residual = jnp.where(enough, residual, jnp.inf)
+    return SafePoint(weights @ points, weights, nonempty, residual)
+
+
 def safe_area_point(points, mask, f, iters: int | None = None, tol: float | None = None, directions=None):
     """A point of ``Safe_f(V) = intersection of conv(T) over T in V with |T| = |V| - f``.
 
-    ``V`` = the present points (a multiset), ``f`` may be a traced int. Safe_f(V) is the set of
-    points of Tukey depth >= f+1; it is non-empty when |V| >= (d+1) f + 1 (Tverberg) and may
-    be empty below (e.g. the d+1 vertices of a simplex, each f times).
+    ``V`` = the present points (a multiset). Safe_f(V) is the set of points of Tukey depth
+    >= f+1; it is non-empty when |V| >= (d+1) f + 1 (Tverberg) and may be empty below (e.g.
+    the d+1 vertices of a simplex, each f times).
 
-    - d = 1 (exact): the midpoint of [v_(f+1), v_(|V|-f)]; non-empty iff |V| >= 2f+1.
-    - d = 2 (exact, O(k^4) work): the mean of the vertices of the safe polygon (found by
-      clipping every constraint line of its halfplane description to the others), written as
-      convex weights by ``iters`` steps of :func:`project_to_hull`.
-    - d > 2 (approximate): ``iters`` (default ``GENERAL_ITERS``) accelerated projected-gradient
-      steps on the convex weights that minimise the squared violations of the halfspace
-      constraints of ``directions`` (default: fixed random unit vectors, +-axes, pairwise
-      differences and, while C(k, d) <= ``MAX_SUBSET_NORMALS``, the normals of all d-point
-      hyperplanes, which make the description complete for points in general position).
-      CAVEATS: the iteration count bounds the accuracy (``residual`` reports what is left;
-      measured in float32 with k = 12: residual <= ~5e-5 relative for d = 3..8); without the
-      subset normals (large C(k, d)) the directions describe an outer approximation, so the
-      point can have depth < f+1 even at residual 0; ``nonempty`` is True when
-      |V| >= (d+1) f + 1 (Tverberg) or when a point with residual <= tolerance was found (the
-      latter can be a false positive when the description is incomplete).
+    - f = 0, d >= 2: the centroid (Safe_0 = conv V), exactly.
+    - d = 1, any f (exact): the midpoint of [v_(f+1), v_(|V|-f)]; non-empty iff |V| >= 2f+1 or
+      those two order statistics tie.
+    - f = 1, d >= 2 (exact, any d, O(k^2 d + k d^2) work): a weighted mean of the Radon
+      points of the views' affine dependences (:func:`_safe_area_radon`); non-empty iff the
+      present points are affinely dependent (numerically: singular values below
+      ``RANK_TOL * eps * sigma_max`` count as zero).
+    - f >= 2, d = 2 (exact polygon, O(k^4) work) and d >= 3 (approximate: ``iters``
+      projected-gradient steps over a direction set, see :func:`_safe_area_general`),
+      followed by the certificate of :func:`_removal_certificate` (C(k, f) hull projections).
 
-    Validity is exact in every d: ``point = weights @ points`` with convex weights. When the
-    safe area is empty (``nonempty`` False) the point is the centroid of V. ``tol`` (relative
-    to the points' magnitude) is the slack of feasibility tests (default 1000 machine eps).
+    ``residual`` is an UPPER BOUND of the returned point's true depth violation
+    ``max_u (u . point - h_f(u))^+ = max over |R| = f of dist(point, conv(V minus R))``,
+    computed from explicit convex combinations of each conv(V minus R), so
+    ``residual <= tol * scale`` certifies the point in Safe_f up to that distance. Measured
+    against float64 LPs (tests/test_agreement.py, benchmarks/README.md), float32 views:
+    f <= 1 and d <= 2: true violation <= ~1e-7 of the views' scale, badly scaled views
+    included; f >= 2, d >= 3: the point is approximate (see the README for its measured
+    violations) and ``residual`` says how far it is.
+
+    ``nonempty``: the safe area was found non-empty (for f >= 2, d >= 3: a point with
+    ``residual <= tol * scale`` was found, or |V| >= (d+1) f + 1 and the point found is
+    within that tolerance). When it is False the point is the centroid of V and
+    ``residual`` bounds the centroid's violation. Fewer than f+1 present points:
+    ``residual = inf``. Validity is exact in every case: ``point = weights @ points`` with
+    convex weights, zero on masked rows. ``tol`` (relative to the points' magnitude) is the
+    slack of the feasibility tests (default 1000 machine eps). ``f`` may be traced: then
+    f = 0, f = 1 and the f >= 2 method are all compiled and selected, and for f >= 2 the
+    residual is the looser bound ``||point - c|| +`` the centroid's bound (still an upper
+    bound, but not 0 inside Safe_f).
     """
     points, mask = _clean(points, mask)
-    d = points.shape[1]
-    f = jnp.maximum(jnp.asarray(f, jnp.int32), 0)
+    k = points.shape[0]
     tol = 1000 * float(jnp.finfo(points.dtype).eps) if tol is None else tol
-    if d == 1:
-        return _safe_area_1d(points, mask, f)
-    if d == 2:
-        return _safe_area_2d(points, mask, f, iters, tol)
-    return _safe_area_general(points, mask, f, GENERAL_ITERS if iters is None else iters, tol, directions)
+    fs = _static_int(f)
+    if fs is not None:
+        return _safe_area_static(points, mask, max(fs, 0), iters, tol, directions)
+    f = jnp.clip(jnp.asarray(f, jnp.int32), 0, k)
+    branches = [lambda p, m, i=i: _safe_area_static(p, m, i, iters, tol, directions) for i in range(2)]
+    branches.append(lambda p, m: _safe_area_static(p, m, f, iters, tol, directions))
+    return lax.switch(jnp.minimum(f, 2), branches, points, mask)
 
 
 # ----------------------------------------------------------------------------- rules
