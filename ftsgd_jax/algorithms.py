@@ -1,119 +1,311 @@
-"""The algorithms as pure per-iteration step functions driven by the schedule's views.
+"""The algorithms as pure per-iteration step functions, one registry entry each.
+
+Every algorithm is an :class:`Algorithm`: a pure ``iteration(plan, scenario, state, t) ->
+state`` that plays iteration ``t`` of one scenario (its rounds through
+:func:`~ftsgd_jax.schedule.play_round`, its local steps and its rule), in the manner of
+gymnax's ``step_env``. The engine scans it over iterations and vmaps it over scenarios; the
+benchmark times the same function.
 
 ``sc``/``nowait``: ``y = x - alpha_t G(x)``; write, collect, send, no waiting;
 ``x <- mean{y_q : q in V_p}``. ``gen``: the same local step, then ``R_t`` rounds of
 multidimensional approximate agreement, each ending at the quorum wait, each applying an
 agreement rule to the view. ``seq``: every process runs sequential SGD alone (views of
 size one). ``minibatch``: synchronous parallel SGD averaging all ``n`` gradients: an
-iteration ends when the last process has written, and the first crash blocks everyone.
+iteration ends when the last process has ended its round, and the first crash blocks
+everyone.
 
-Step sizes are optax schedules; the number of agreement rounds per iteration is a
-static array computed on the host (``rounds_schedule``) so that every scenario of a run
-shares one compiled program.
+What the theory fixes before a run (step sizes, eps_t, rounds per iteration) is computed
+here on the host, once per configuration, from its static part.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ftsgd_jax import agreement
-from ftsgd_jax.config import RunConfig
-from ftsgd_jax.schedule import RoundOutcome
+from ftsgd_jax import agreement, rng
+from ftsgd_jax.metrics import contraction
+from ftsgd_jax.model import CrashPoints, Topology
+from ftsgd_jax.objectives import Objective
+from ftsgd_jax.schedule import (
+    PlayedRound,
+    ScenarioDraws,
+    Scheduler,
+    Timeline,
+    happens,
+    play_round,
+    round_key,
+    start_timeline,
+)
 
 
-def step_size(config: RunConfig) -> optax.Schedule:
+def step_size(spec: Any, objective: Objective, iterations: int) -> optax.Schedule:
     """alpha_t for t = 0, 1, ... as an optax schedule.
 
     ``inverse``: ``step_scale / (mu (t + step_offset))``, the strongly convex rate;
     ``constant``: ``lr`` (``optax.constant_schedule``); ``cosine``: ``lr`` decayed to 0
     over the run (``optax.cosine_decay_schedule``).
     """
-    spec = config.algorithm
     if spec.step == "constant":
         return optax.constant_schedule(spec.lr)
     if spec.step == "cosine":
-        return optax.cosine_decay_schedule(spec.lr, decay_steps=config.run.iterations)
-    scale = spec.step_scale / config.objective.mu
+        return optax.cosine_decay_schedule(spec.lr, decay_steps=iterations)
+    scale = spec.step_scale / objective.mu
     return lambda count: scale / (count + spec.step_offset)
 
 
-def eps_schedule(config: RunConfig, alphas: np.ndarray) -> np.ndarray:
+def step_sizes(spec: Any, objective: Objective, iterations: int) -> np.ndarray:
+    """(T,) float32 alpha_t of every iteration."""
+    schedule = step_size(spec, objective, iterations)
+    return np.asarray(jax.vmap(schedule)(jnp.arange(iterations)), np.float32)
+
+
+def eps_schedule(spec: Any, alphas: np.ndarray) -> np.ndarray:
     """eps_t = eps0 * alpha_t ** eps_power: the disagreement the agreement rounds aim for."""
-    return config.algorithm.eps0 * alphas**config.algorithm.eps_power
+    return spec.eps0 * np.asarray(alphas, np.float64) ** spec.eps_power
 
 
-def gradient_bound(config: RunConfig) -> float:
+def gradient_bound(spec: Any, objective: Objective) -> float:
     """G_max for the round count: the user's ``g_max``, else the objective's bound near x0.
 
     The objective bound is taken on the ball of radius ``1 + |x0 - x*|`` (``|x0|`` when x*
     is unknown) and, for Gaussian noise, holds per draw with probability 1 - 1e-6.
     """
-    if config.algorithm.g_max is not None:
-        return config.algorithm.g_max
-    objective = config.objective
+    if spec.g_max is not None:
+        return spec.g_max
     x0 = np.asarray(objective.x0, np.float64)
     centre = x0 if objective.x_star is None else x0 - np.asarray(objective.x_star, np.float64)
     return float(objective.grad_bound(1.0 + float(np.linalg.norm(centre)), tail=1e-6))
 
 
-def rounds_schedule(config: RunConfig) -> np.ndarray:
-    """(T,) agreement rounds per iteration (1 for the algorithms without agreement).
+class RoundPlan(NamedTuple):
+    """Agreement rounds per iteration: what runs, and what the theory asked for."""
+
+    rounds: np.ndarray  # (T,) int32 rounds that run (>= 1)
+    needed: np.ndarray  # (T,) int64 rounds the proven factor needs to reach eps_t (= rounds unless auto)
+
+    @property
+    def capped(self) -> np.ndarray:
+        """(T,) bool: ``auto`` needed more than ``max_rounds``, so eps_t is not guaranteed there."""
+        return self.needed > self.rounds
+
+
+def rounds_schedule(spec: Any, objective: Objective, topology: Topology, iterations: int) -> RoundPlan:
+    """Agreement rounds per iteration (1 for the algorithms without agreement).
 
     ``auto``: the fewest rounds R with ``c**R (eps_{t-1} + 2 alpha_t G_max) <= eps_t`` for
     the rule's proven contraction factor c, with eps_{-1} = 0 (all start at x0), capped
-    at ``max_rounds``.
+    at ``max_rounds``; ``needed`` keeps the uncapped count.
     """
-    spec = config.algorithm
-    iterations = config.run.iterations
     if spec.kind != "gen":
-        return np.ones(iterations, np.int32)
+        ones = np.ones(iterations, np.int32)
+        return RoundPlan(ones, ones.astype(np.int64))
     if spec.rounds != "auto":
-        return np.full(iterations, spec.rounds, np.int32)
-    alphas = np.asarray(jax.vmap(step_size(config))(jnp.arange(iterations)), np.float64)
-    eps = eps_schedule(config, alphas)
-    spread = np.concatenate([[0.0], eps[:-1]]) + 2 * alphas * gradient_bound(config)
-    factor = agreement.contraction_factor(spec.rule, config.topology.n, config.objective.dim)
-    needed = np.ceil(np.log(eps / spread) / math.log(factor))
-    return np.clip(needed, 1, spec.max_rounds).astype(np.int32)
+        fixed = np.full(iterations, spec.rounds, np.int32)
+        return RoundPlan(fixed, fixed.astype(np.int64))
+    alphas = step_sizes(spec, objective, iterations).astype(np.float64)
+    eps = eps_schedule(spec, alphas)
+    spread = np.concatenate([[0.0], eps[:-1]]) + 2 * alphas * gradient_bound(spec, objective)
+    factor = agreement.contraction_factor(spec.rule, topology.n, objective.dim)
+    needed = np.maximum(np.ceil(np.log(eps / spread) / math.log(factor)), 1).astype(np.int64)
+    return RoundPlan(np.minimum(needed, spec.max_rounds).astype(np.int32), needed)
 
 
-class RoundResult(NamedTuple):
-    """What one iteration hands to the metrics."""
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What is fixed for every scenario of a configuration (static: it shapes the program)."""
 
-    values: jax.Array  # (n, d)
-    clock: jax.Array  # (n,)
-    finished: jax.Array  # (n,) bool: completed the whole iteration
-    blocked: jax.Array  # (n,) bool
-    view_size: jax.Array  # (n,) smallest view over the iteration's rounds (0 if unfinished)
+    topology: Topology
+    quorum: str
+    objective: Objective
+    spec: Any  # config.AlgorithmSpec
+    alphas: np.ndarray  # (T,) float32
+    rounds: np.ndarray  # (T,) int32
+    first_round: np.ndarray  # (T,) int32: global index of each iteration's first round
+    track_contraction: bool
 
-
-def seq_view(outcome: RoundOutcome) -> jax.Array:
-    """Sequential SGD: every process sees only itself."""
-    return jnp.diag(outcome.finished)
-
-
-def minibatch_outcome(outcome: RoundOutcome, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(view, end time, finished) of a synchronous barrier over all n gradients.
-
-    The iteration ends for everyone when the last process has ended its round; if any
-    process failed to write its gradient, every live process waits forever.
-    """
-    everyone_finished = jnp.all(outcome.finished)
-    end = jnp.where(everyone_finished, jnp.max(outcome.end_time), jnp.inf) * jnp.ones(n)
-    finished = jnp.full((n,), everyone_finished)
-    view = jnp.where(everyone_finished, jnp.ones((n, n), bool), jnp.zeros((n, n), bool))
-    return view, end, finished
+    @property
+    def max_rounds(self) -> int:
+        return int(self.rounds.max())
 
 
-def agreement_update(rule: str, values: jax.Array, outcome: RoundOutcome, safe_f: int) -> jax.Array:
-    return agreement.apply_rule(rule, values, outcome.view, safe_f)
+class Scenario(NamedTuple):
+    """What one scenario fixes before its first step (run-time values, traced)."""
+
+    scheduler: Scheduler
+    fixtures: ScenarioDraws
+    crash: CrashPoints
+    rounds_key: jax.Array
+    gradient_key: jax.Array
+
+
+class State(NamedTuple):
+    """One scenario between two iterations."""
+
+    x: jax.Array  # (n, d)
+    timeline: Timeline
+    live: jax.Array  # (n,) bool: completed the last iteration
+    view_size: jax.Array  # (n,) int32: smallest view of the last iteration (0 if unfinished)
+    rounds: jax.Array  # int32: agreement rounds of the last iteration
+    contraction_max: jax.Array  # worst diameter ratio of the last iteration's agreement rounds
+    contraction_mean: jax.Array  # their mean ratio
+    safe_residual: jax.Array  # worst safe-area residual since the last record (NaN: none)
+    fallbacks: jax.Array  # int32: safe-area centroid fallbacks since the last record
+
+
+def initial_state(plan: Plan) -> State:
+    n, d = plan.topology.n, plan.objective.dim
+    nan = jnp.float32(jnp.nan)
+    return State(
+        x=jnp.broadcast_to(plan.objective.x0.astype(jnp.float32), (n, d)),
+        timeline=start_timeline(n),
+        live=jnp.ones((n,), bool),
+        view_size=jnp.zeros((n,), jnp.int32),
+        rounds=jnp.int32(0),
+        contraction_max=nan,
+        contraction_mean=nan,
+        safe_residual=nan,
+        fallbacks=jnp.int32(0),
+    )
+
+
+def gradient_key(gradient_root: jax.Array, t, p) -> jax.Array:
+    """The key of process p's stochastic gradient at iteration t."""
+    return rng.fold_in(rng.fold_in(gradient_root, t), p)
+
+
+def local_step(plan: Plan, scenario: Scenario, x: jax.Array, t: jax.Array) -> jax.Array:
+    """``y_p = x_p - alpha_t G(x_p, xi_{p,t})`` for every process."""
+    keys = jax.vmap(lambda p: gradient_key(scenario.gradient_key, t, p))(jnp.arange(plan.topology.n))
+    gradients = jax.vmap(plan.objective.stochastic_grad)(x, keys)
+    return x - jnp.asarray(plan.alphas)[t] * gradients
+
+
+def play(
+    plan: Plan, scenario: Scenario, timeline: Timeline, round_index: jax.Array, *, wait: bool, barrier: bool = False
+) -> tuple[Timeline, PlayedRound]:
+    """The scenario's global round ``round_index`` from where its processes stand."""
+    return play_round(
+        plan.topology,
+        scenario.scheduler,
+        scenario.fixtures,
+        scenario.crash,
+        timeline,
+        round_index,
+        round_key(scenario.rounds_key, round_index),
+        wait=wait,
+        quorum=plan.quorum,
+        barrier=barrier,
+    )
 
 
 def view_sizes(view: jax.Array) -> jax.Array:
     return view.sum(axis=1).astype(jnp.int32)
+
+
+def _one_round(view_of: Callable[[PlayedRound], jax.Array], barrier: bool = False):
+    """An iteration of one no-wait round that averages ``view_of(round)``: sc, seq, minibatch."""
+
+    def iteration(plan: Plan, scenario: Scenario, state: State, t: jax.Array) -> State:
+        y = local_step(plan, scenario, state.x, t)
+        timeline, played = play(plan, scenario, state.timeline, jnp.asarray(plan.first_round)[t], wait=False, barrier=barrier)
+        view, finished = view_of(played), played.outcome.finished
+        x = jnp.where(finished[:, None], agreement.view_mean(y, view), state.x)
+        return state._replace(x=x, timeline=timeline, live=finished, view_size=view_sizes(view), rounds=jnp.int32(1))
+
+    return iteration
+
+
+def _own_view(played: PlayedRound) -> jax.Array:
+    """Sequential SGD: every process sees only itself."""
+    return jnp.diag(played.outcome.finished)
+
+
+def _everyone_or_no_one(played: PlayedRound) -> jax.Array:
+    """Synchronous parallel SGD: all n gradients once everyone has ended the round."""
+    finished = played.outcome.finished
+    return jnp.broadcast_to(finished[:, None] & jnp.all(finished), (finished.size, finished.size))
+
+
+def gen_iteration(plan: Plan, scenario: Scenario, state: State, t: jax.Array) -> State:
+    """Local step, then ``rounds[t]`` agreement rounds with the quorum wait (a fixed-length
+    scan over ``max R_t`` rounds, inactive ones masked)."""
+    n = plan.topology.n
+    spec = plan.spec
+    rounds_now = jnp.asarray(plan.rounds)[t]
+    first = jnp.asarray(plan.first_round)[t]
+    y = local_step(plan, scenario, state.x, t)
+
+    def agreement_round(carry, r):
+        values, timeline, finished, smallest, worst, total, residual, fallbacks = carry
+        active = r < rounds_now
+        moved, played = play(plan, scenario, timeline, first + r, wait=True)
+        outcome = played.outcome
+        step = agreement.rule_step(spec.rule, values, outcome.view, spec.safe_f)
+        if plan.track_contraction:
+            ratio = contraction(values, happens(outcome.write_time, played.crash_time), step.values, outcome.finished)
+        else:
+            ratio = jnp.float32(jnp.nan)
+        counted = active & outcome.finished
+        values = jnp.where(counted[:, None], step.values, values)
+        timeline = jax.tree.map(lambda new, old: jnp.where(active, new, old), moved, timeline)
+        finished = jnp.where(active, finished & outcome.finished, finished)
+        smallest = jnp.where(active, jnp.minimum(smallest, view_sizes(outcome.view)), smallest)
+        measured = active & jnp.isfinite(ratio)
+        worst = jnp.where(measured, jnp.fmax(worst, ratio), worst)
+        total = total + jnp.where(measured, jnp.stack([ratio, 1.0]), 0.0)
+        residual = jnp.fmax(residual, jnp.max(jnp.where(counted, step.residual, jnp.nan)))
+        fallbacks = fallbacks + jnp.sum(counted & step.fallback).astype(jnp.int32)
+        return (values, timeline, finished, smallest, worst, total, residual, fallbacks), None
+
+    start = (
+        y,
+        state.timeline,
+        jnp.ones((n,), bool),
+        jnp.full((n,), n, jnp.int32),
+        jnp.float32(jnp.nan),
+        jnp.zeros(2),
+        state.safe_residual,
+        state.fallbacks,
+    )
+    carry, _ = jax.lax.scan(agreement_round, start, jnp.arange(plan.max_rounds))
+    values, timeline, finished, smallest, worst, (ratio_sum, measured), residual, fallbacks = carry
+    return state._replace(
+        x=jnp.where(finished[:, None], values, state.x),
+        timeline=timeline,
+        live=finished,
+        view_size=jnp.where(finished, smallest, 0),
+        rounds=rounds_now,
+        contraction_max=worst,
+        contraction_mean=jnp.where(measured > 0, ratio_sum / jnp.maximum(measured, 1.0), jnp.nan),
+        safe_residual=residual,
+        fallbacks=fallbacks,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """An algorithm of the registry: its iteration and how the model runs it."""
+
+    iteration: Callable[[Plan, Scenario, State, jax.Array], State]
+    waits: bool  # its rounds end at the quorum wait
+    agreement: bool  # it runs agreement rounds (rule, rounds, eps_t apply)
+    summary: str
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "sc": Algorithm(_one_round(lambda played: played.outcome.view), False, False, "strongly convex: average the view, never wait"),
+    "gen": Algorithm(gen_iteration, True, True, "general: R_t rounds of approximate agreement with the quorum wait"),
+    "seq": Algorithm(_one_round(_own_view), False, False, "sequential SGD in every process alone"),
+    "minibatch": Algorithm(
+        _one_round(_everyone_or_no_one, barrier=True), False, False, "synchronous parallel SGD over all n gradients"
+    ),
+    "nowait": Algorithm(_one_round(lambda played: played.outcome.view), False, False, "sc on any objective"),
+}

@@ -1,13 +1,25 @@
 """The engine: one configuration -> ``jit(vmap(scan))`` over scenarios and iterations.
 
-A scenario is (key, crash count, scheduler parameters): run-time values, so a sweep
-over crash counts, schedule parameters or seeds reuses one compiled program. Its key is
-``fold_in(seed_key(seed), index)``, so any scenario reruns alone (``replay``) and gives
-its lane of the batch. Per scenario: crash times and scheduler fixtures are drawn once;
-an outer ``scan`` over record blocks wraps an inner ``scan`` over iterations; ``gen``
-adds a fixed-length ``scan`` over ``max R_t`` agreement rounds with inactive rounds
-masked (no ``cond``/``while_loop``, which under ``vmap`` would run both branches or wait
-for the slowest lane). Scenarios run in chunks of a fixed size, the last one padded.
+A configuration splits in two. Its static part (:class:`Static`: topology, quorum rule,
+scheduler and crash-pattern kinds, objective, algorithm, run length) fixes shapes and code:
+the compiled program is built from it alone, so it cannot read a value that changes from
+one sweep point to the next. Its run-time part (:class:`ScenarioInputs`: key, crash count,
+crash window, scheduler parameters) enters as data, so a sweep over crash counts, windows,
+schedule parameters or seeds reuses one compiled program.
+
+A scenario's key is ``fold_in(seed_key(seed), index)``, and :func:`scenario_setup` derives
+everything else from it (crash points, scheduler fixtures, the round and gradient keys), for
+the engine and for replay alike, so any scenario reruns alone. Per scenario, an outer
+``scan`` over record blocks wraps an inner ``scan`` over iterations of the algorithm's pure
+step (``algorithms.ALGORITHMS``); ``gen`` adds a fixed-length scan over ``max R_t`` rounds
+with inactive rounds masked (no ``cond``/``while_loop``, which under ``vmap`` would run both
+branches or wait for the slowest lane). Scenarios run in chunks of a fixed size, the last
+one padded.
+
+Exactness of time is checked twice: before a run, for configurations that cannot be exact
+(:func:`check_exact_time`), and after every chunk, on the in-band ``time_span`` each
+scenario carries (:func:`_check_time_span`): a run whose time stamps left float32's exact
+range stops with an error instead of returning numbers.
 """
 
 from __future__ import annotations
@@ -16,52 +28,129 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ftsgd_jax import agreement, algorithms, rng
+from ftsgd_jax import algorithms, rng
+from ftsgd_jax.algorithms import ALGORITHMS, Plan, Scenario
 from ftsgd_jax.config import RunConfig
-from ftsgd_jax.metrics import METRIC_COLUMNS, Record, contraction, record
-from ftsgd_jax.model import draw_crash_times, majority_condition
-from ftsgd_jax.schedule import (
-    EXACT_TIME_LIMIT,
-    SCHEDULE_DEFAULTS,
-    ScheduleParams,
-    draw_round,
-    draw_scenario,
-    nominal_round_time,
-    happens,
-    resolve_round,
-)
 from ftsgd_jax.devices import chunk_size, scenario_sharding, select_devices
 from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
+from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition
+from ftsgd_jax.objectives import Objective
+from ftsgd_jax.schedule import (
+    EXACT_SPAN,
+    SCHEDULE_DEFAULTS,
+    TICKS_PER_UNIT,
+    ScheduleParams,
+    Scheduler,
+    draw_round,
+    draw_scenario,
+    eventually_delivers,
+    round_key,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """The part of a configuration that fixes the compiled program."""
+
+    topology: Topology
+    quorum: str
+    crash_kind: str
+    scheduler_kind: str
+    objective: Objective
+    algorithm: Any  # config.AlgorithmSpec
+    iterations: int
+    record_every: int
+    track_contraction: bool
+
+
+def static_part(config: RunConfig) -> Static:
+    return Static(
+        topology=config.topology,
+        quorum=config.quorum,
+        crash_kind=config.crash_pattern.kind,
+        scheduler_kind=config.scheduler.kind,
+        objective=config.objective,
+        algorithm=config.algorithm,
+        iterations=config.run.iterations,
+        record_every=config.run.record_every,
+        track_contraction=config.run.track_contraction,
+    )
+
+
+# Values that enter a run as data, not as program structure.
+RUNTIME_KEYS = {
+    "faults": {"crashes", "window"},
+    "run": {"seed", "scenarios", "chunk", "device"},
+    "schedule": set(SCHEDULE_DEFAULTS),
+}
+
+
+def static_signature(config: RunConfig) -> str:
+    """The static part of a resolved configuration as text: equal text, one program."""
+    static = {
+        section: {k: v for k, v in values.items() if k not in RUNTIME_KEYS.get(section, ())}
+        for section, values in config.resolved.items()
+    }
+    return json.dumps(static, sort_keys=True, default=str)
+
 
 class ScenarioInputs(NamedTuple):
     """Per-scenario run-time inputs (leading scenario axis when batched)."""
 
     key: jax.Array  # uint32[2]
     crashes: jax.Array  # int32
+    window: jax.Array  # (2,) float32: crash window, fractions of the iterations
     schedule: ScheduleParams
 
 
-class EngineState(NamedTuple):
-    x: jax.Array  # (n, d)
-    clock: jax.Array  # (n,)
-    live: jax.Array  # (n,) bool: completed the last iteration
-    blocked: jax.Array  # (n,) bool
-    view_size: jax.Array  # (n,) int32: smallest view of the last iteration
-    rounds: jax.Array  # int32: agreement rounds of the last iteration
-    contraction_max: jax.Array  # worst diameter ratio of the last iteration's agreement rounds
-    contraction_mean: jax.Array  # their mean ratio
+def scenario_inputs(config: RunConfig, indices: np.ndarray) -> ScenarioInputs:
+    """Batched run-time inputs of scenarios ``indices`` of a configuration."""
+    indices = np.asarray(indices, np.uint32)
+    root = rng.seed_key(config.run.seed)
+    keys = jax.vmap(lambda i: rng.fold_in(root, i))(jnp.asarray(indices))
+    crashes = jnp.full(indices.shape, config.crashes, jnp.int32)
+    window = jnp.broadcast_to(jnp.asarray(config.crash_pattern.window, jnp.float32), indices.shape + (2,))
+    schedule = jax.tree.map(lambda a: jnp.broadcast_to(a, indices.shape + jnp.shape(a)), config.scheduler.params)
+    return ScenarioInputs(keys, crashes, window, schedule)
+
+
+def make_plan(static: Static) -> Plan:
+    """Step sizes and rounds per iteration: what the theory fixes before the run."""
+    spec = static.algorithm
+    plan = algorithms.rounds_schedule(spec, static.objective, static.topology, static.iterations)
+    first_round = np.concatenate([[0], np.cumsum(plan.rounds)[:-1]]).astype(np.int32)
+    return Plan(
+        topology=static.topology,
+        quorum=static.quorum,
+        objective=static.objective,
+        spec=spec,
+        alphas=algorithms.step_sizes(spec, static.objective, static.iterations),
+        rounds=plan.rounds,
+        first_round=first_round,
+        track_contraction=static.track_contraction,
+    )
+
+
+def scenario_setup(static: Static, plan: Plan, inputs: ScenarioInputs) -> Scenario:
+    """Everything a scenario draws once from its key: crash points, fixtures, round and gradient keys."""
+    scheduler = Scheduler(static.scheduler_kind, inputs.schedule, {})
+    k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
+    crash = draw_crash_points(k_crash, static.topology, static.crash_kind, inputs.crashes, inputs.window, plan.rounds)
+    fixtures = draw_scenario(k_scenario, static.topology, scheduler)
+    return Scenario(scheduler, fixtures, crash, k_rounds, k_grad)
 
 
 class ScenarioRun(NamedTuple):
     records: Record  # fields (K,) per scenario
-    crash_time: jax.Array  # (n,)
-    final: EngineState
+    crash: CrashPoints
+    final: algorithms.State
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +159,12 @@ class RunResult:
 
     metrics: dict[str, np.ndarray]  # column -> (S, K)
     t: np.ndarray  # (K,) iterations completed at each record
-    rounds_per_iteration: np.ndarray  # (T,)
+    rounds_per_iteration: np.ndarray  # (T,) rounds that ran
+    rounds_needed: np.ndarray  # (T,) rounds the proven factor asked for (> rounds where capped)
     compile_seconds: float
     run_seconds: float
     chunk: int
-    final: dict[str, np.ndarray] | None = None  # x (S, n, d), live (S, n), crash_time (S, n)
+    final: dict[str, np.ndarray] | None = None  # x (S, n, d), live (S, n), crashed (S, n)
 
     @property
     def scenarios(self) -> int:
@@ -82,28 +172,20 @@ class RunResult:
 
 
 class Simulation:
-    """A compiled simulator of one configuration's shapes and static choices."""
+    """A compiled simulator of one static configuration."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
-        self.rounds = algorithms.rounds_schedule(config)
-        self.max_rounds = int(self.rounds.max())
-        schedule = algorithms.step_size(config)
-        self.alphas = np.asarray(jax.vmap(schedule)(jnp.arange(config.run.iterations)), np.float32)
+    def __init__(self, static: Static):
+        self.static = static
+        self.plan = make_plan(static)
+        rounds = algorithms.rounds_schedule(static.algorithm, static.objective, static.topology, static.iterations)
+        self.rounds_needed = rounds.needed
+        blocks = rounds.capped.reshape(-1, static.record_every)
+        self.capped_per_record = blocks.sum(axis=1).astype(np.int32)
         self.traces = 0
         self.batched = jax.jit(jax.vmap(self.simulate_one))
         self.single = jax.jit(self.simulate_one)
         self._compiled: dict[int, Callable] = {}
         self.compile_seconds = 0.0
-        params = config.scheduler.params
-        slowest = float(params.slowdown) if config.scheduler.kind == "straggler" else 1.0
-        longest = float(self.rounds.sum()) * float(nominal_round_time(params)) * slowest
-        if longest > EXACT_TIME_LIMIT:
-            raise ConfigError(
-                "run.iterations",
-                f"about {longest:.3g} time units of simulated time exceed the exact time range "
-                f"({EXACT_TIME_LIMIT:.3g}); use fewer iterations or shorter delays",
-            )
 
     def compiled(self, inputs: ScenarioInputs) -> Callable:
         """The batched program for this chunk size, compiled once (compile time kept apart)."""
@@ -114,135 +196,94 @@ class Simulation:
             self.compile_seconds += time.perf_counter() - started
         return self._compiled[size]
 
-    @staticmethod
-    def inputs(config: RunConfig, indices: np.ndarray) -> ScenarioInputs:
-        """Batched inputs for scenarios ``indices`` of a configuration (its seed, crashes, schedule)."""
-        indices = np.asarray(indices, np.uint32)
-        root = rng.seed_key(config.run.seed)
-        keys = jax.vmap(lambda i: rng.fold_in(root, i))(jnp.asarray(indices))
-        crashes = jnp.full(indices.shape, config.crashes, jnp.int32)
-        schedule = jax.tree.map(lambda a: jnp.broadcast_to(a, indices.shape + jnp.shape(a)), config.scheduler.params)
-        return ScenarioInputs(keys, crashes, schedule)
-
     def simulate_one(self, inputs: ScenarioInputs) -> ScenarioRun:
         self.traces += 1  # counts traces: tests assert a sweep compiles once per shape
-        config = self.config
-        topology, quorum, spec = config.topology, config.quorum, config.algorithm
-        n, d = topology.n, config.objective.dim
-        scheduler = dataclasses.replace(config.scheduler, params=inputs.schedule)
-        k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
-        horizon = float(self.rounds.sum()) * nominal_round_time(inputs.schedule)
-        crash_time = draw_crash_times(k_crash, topology, config.crash_pattern, inputs.crashes, horizon)
-        fixtures = draw_scenario(k_scenario, topology, scheduler)
-        majority = majority_condition(crash_time, topology, quorum)
-        rounds = jnp.asarray(self.rounds)
-        alphas = jnp.asarray(self.alphas)
-        objective = config.objective
-
-        def resolve(clock, t, r, wait):
-            draws = draw_round(rng.fold_in(rng.fold_in(k_rounds, t), r), topology, scheduler, fixtures, quorum)
-            return resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum)
-
-        def local_step(state, t):
-            keys = jax.vmap(lambda p: gradient_key(k_grad, t, p))(jnp.arange(n))
-            gradients = jax.vmap(objective.stochastic_grad)(state.x, keys)
-            return state.x - alphas[t] * gradients
-
-        def one_round_iteration(state, t):
-            y = local_step(state, t)
-            outcome = resolve(state.clock, t, 0, wait=False)
-            view, end, finished = outcome.view, outcome.end_time, outcome.finished
-            if spec.kind == "seq":
-                view = algorithms.seq_view(outcome)
-            elif spec.kind == "minibatch":
-                view, end, finished = algorithms.minibatch_outcome(outcome, n)
-            x = jnp.where(finished[:, None], agreement.view_mean(y, view), state.x)
-            return x, end, finished, algorithms.view_sizes(view), jnp.float32(jnp.nan), jnp.float32(jnp.nan)
-
-        def agreement_iteration(state, t):
-            y = local_step(state, t)
-
-            def agreement_round(carry, r):
-                values, clock, finished, smallest, worst, total = carry
-                outcome = resolve(clock, t, r, wait=True)
-                active = r < rounds[t]
-                agreed = algorithms.agreement_update(spec.rule, values, outcome, spec.safe_f)
-                if config.run.track_contraction:
-                    ratio = contraction(values, happens(outcome.write_time, crash_time), agreed, outcome.finished)
-                else:
-                    ratio = jnp.float32(jnp.nan)
-                values = jnp.where((active & outcome.finished)[:, None], agreed, values)
-                clock = jnp.where(active, outcome.end_time, clock)
-                finished = jnp.where(active, finished & outcome.finished, finished)
-                smallest = jnp.where(active, jnp.minimum(smallest, algorithms.view_sizes(outcome.view)), smallest)
-                measured = active & jnp.isfinite(ratio)
-                worst = jnp.where(measured, jnp.fmax(worst, ratio), worst)
-                total = total + jnp.where(measured, jnp.stack([ratio, 1.0]), 0.0)
-                return (values, clock, finished, smallest, worst, total), None
-
-            start = (y, state.clock, jnp.ones((n,), bool), jnp.full((n,), n, jnp.int32), jnp.float32(jnp.nan), jnp.zeros(2))
-            carry, _ = jax.lax.scan(agreement_round, start, jnp.arange(self.max_rounds))
-            values, clock, finished, smallest, worst, (ratio_sum, measured) = carry
-            x = jnp.where(finished[:, None], values, state.x)
-            mean_ratio = jnp.where(measured > 0, ratio_sum / jnp.maximum(measured, 1.0), jnp.nan)
-            return x, clock, finished, jnp.where(finished, smallest, 0), worst, mean_ratio
-
-        iterate = agreement_iteration if spec.kind == "gen" else one_round_iteration
+        static, plan = self.static, self.plan
+        scenario = scenario_setup(static, plan, inputs)
+        step = ALGORITHMS[static.algorithm.kind].iteration
+        delivers = eventually_delivers(static.topology, scenario.scheduler)
+        capped = jnp.asarray(self.capped_per_record)
 
         def iteration(state, t):
-            x, clock, finished, view_size, worst, mean_ratio = iterate(state, t)
-            blocked = jnp.isinf(clock) & jnp.isinf(crash_time)
-            return EngineState(x, clock, finished, blocked, view_size, rounds[t], worst, mean_ratio), None
+            return step(plan, scenario, state, t), None
 
-        def block(state, first):
-            ts = first + jnp.arange(config.run.record_every)
+        def block(state, index):
+            state = state._replace(safe_residual=jnp.float32(jnp.nan), fallbacks=jnp.int32(0))
+            ts = index * static.record_every + jnp.arange(static.record_every)
             # two iterations per loop step: measured 10% faster on a 2-core CPU (sc, n=16, S=4096)
             state, _ = jax.lax.scan(iteration, state, ts, unroll=2)
-            rec = record(objective, state, majority)
-            return state, rec
+            alive = ~state.timeline.crashed
+            majority = majority_condition(alive, delivers, static.topology, static.quorum)
+            return state, record(static.objective, state, majority, capped[index])
 
-        x0 = jnp.broadcast_to(objective.x0.astype(jnp.float32), (n, d))
-        state = EngineState(
-            x=x0,
-            clock=jnp.zeros((n,), jnp.float32),
-            live=jnp.ones((n,), bool),
-            blocked=jnp.zeros((n,), bool),
-            view_size=jnp.zeros((n,), jnp.int32),
-            rounds=jnp.int32(0),
-            contraction_max=jnp.float32(jnp.nan),
-            contraction_mean=jnp.float32(jnp.nan),
-        )
-        starts = jnp.arange(0, config.run.iterations, config.run.record_every)
-        final, records = jax.lax.scan(block, state, starts)
-        return ScenarioRun(records, crash_time, final)
+        blocks = jnp.arange(static.iterations // static.record_every)
+        final, records = jax.lax.scan(block, algorithms.initial_state(plan), blocks)
+        return ScenarioRun(records, scenario.crash, final)
 
     @property
     def record_times(self) -> np.ndarray:
-        every = self.config.run.record_every
-        return np.arange(every, self.config.run.iterations + 1, every)
+        every = self.static.record_every
+        return np.arange(every, self.static.iterations + 1, every)
 
 
-# Values that enter a run as data, not as program structure: configurations that differ
-# only in these share one compiled simulator.
-RUNTIME_KEYS = {"faults": {"crashes"}, "run": {"seed", "scenarios", "chunk", "device"}, "schedule": set(SCHEDULE_DEFAULTS)}
 _SIMULATIONS: dict[str, Simulation] = {}
 
 
-def static_signature(config: RunConfig) -> str:
-    """The part of a resolved configuration that fixes shapes and compiled code."""
-    static = {
-        section: {k: v for k, v in values.items() if k not in RUNTIME_KEYS.get(section, ())}
-        for section, values in config.resolved.items()
-    }
-    return json.dumps(static, sort_keys=True, default=str)
-
-
 def simulation(config: RunConfig) -> Simulation:
-    """The simulator for a configuration, shared by every configuration of the same signature."""
+    """The simulator of a configuration's static part, shared by every configuration that has it."""
     signature = static_signature(config)
     if signature not in _SIMULATIONS:
-        _SIMULATIONS[signature] = Simulation(config)
+        _SIMULATIONS[signature] = Simulation(static_part(config))
     return _SIMULATIONS[signature]
+
+
+def check_exact_time(config: RunConfig) -> None:
+    """Refuse, before any work, a configuration whose time stamps cannot stay exact.
+
+    Two cases are known in advance: a straggler that drifts behind the others by more than
+    the exact range when nobody waits for it, and, where processes wait for a quorum, held-
+    back messages later than the exact range. Every other case is caught in-band.
+    """
+    kind, params = config.scheduler.kind, config.scheduler.settings
+    waits = ALGORITHMS[config.algorithm.kind].waits
+    if kind == "straggler" and not waits and params["stragglers"] > 0:
+        rounds = int(simulation(config).plan.rounds.sum())
+        drift = (params["slowdown"] - 1.0) * params["compute_mean"] * rounds
+        if drift >= EXACT_SPAN:
+            raise ConfigError(
+                "schedule.slowdown",
+                f"stragglers drift about {drift:.3g} time units behind the others over {rounds} rounds, beyond the "
+                f"exact range of time stamps ({EXACT_SPAN:g} units on the 1/{TICKS_PER_UNIT} grid); "
+                "use a smaller slowdown or fewer iterations",
+            )
+    if kind == "adversarial" and waits and params["late"] >= EXACT_SPAN:
+        raise ConfigError(
+            "schedule.late",
+            f"{params['late']:g} exceeds the exact range of time stamps within one round ({EXACT_SPAN:g} time units "
+            f"on the 1/{TICKS_PER_UNIT} grid), and the quorum wait may wait for a late message; use a smaller value",
+        )
+
+
+_SPAN_FIELDS = {
+    "straggler": ("schedule.slowdown", "a smaller slowdown or fewer iterations"),
+    "partition": ("schedule.until", "a healing time closer to the run, or inf"),
+    "adversarial": ("schedule.late", "a smaller value"),
+    "heavy_tail": ("schedule.tail_index", "a larger tail index or a smaller delay_mean"),
+}
+
+
+def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -> None:
+    """Stop if some scenario's time stamps left the exact range (``span``: (S, K) time_span)."""
+    worst = np.max(span, axis=1)
+    over = np.flatnonzero(~(worst < EXACT_SPAN))
+    if over.size:
+        field, advice = _SPAN_FIELDS.get(config.scheduler.kind, ("schedule.delay_mean", "shorter delays"))
+        raise ConfigError(
+            field,
+            f"scenario {int(indices[over[0]])} (and {over.size - 1} more in its chunk) reached {float(worst[over[0]]):.3g} "
+            f"time units from its round's origin, beyond the exact range of time stamps ({EXACT_SPAN:g} units on the "
+            f"1/{TICKS_PER_UNIT} grid), so its results would not be exact; use {advice}",
+        )
 
 
 def run(
@@ -252,11 +293,12 @@ def run(
     keep_final: bool = False,
 ) -> RunResult:
     """Simulate scenarios ``indices`` (default: all of ``run.scenarios``) in chunks."""
+    check_exact_time(config)
     sim = simulation(config)
     indices = np.arange(config.run.scenarios) if indices is None else np.asarray(indices)
     chunk = chunk_size(config)
     columns: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_COLUMNS}
-    finals: dict[str, list[np.ndarray]] = {"x": [], "live": [], "crash_time": []}
+    finals: dict[str, list[np.ndarray]] = {"x": [], "live": [], "crashed": []}
     compile_before = sim.compile_seconds
     run_seconds = 0.0
     done = 0
@@ -264,60 +306,64 @@ def run(
     for begin in range(0, len(indices), chunk):
         part = indices[begin : begin + chunk]
         padded = np.concatenate([part, np.full(chunk - len(part), part[-1])])
-        inputs = sim.inputs(config, padded)
+        inputs = scenario_inputs(config, padded)
         placement = scenario_sharding(devices) if len(devices) > 1 else devices[0]
         inputs = jax.device_put(inputs, placement)
         program = sim.compiled(inputs)
         started = time.perf_counter()
         out = jax.block_until_ready(program(inputs))
         run_seconds += time.perf_counter() - started
+        records = {name: np.asarray(getattr(out.records, name))[: len(part)] for name in METRIC_COLUMNS}
+        _check_time_span(config, records["time_span"], part)
         for name in METRIC_COLUMNS:
-            columns[name].append(np.asarray(getattr(out.records, name))[: len(part)])
+            columns[name].append(records[name])
         if keep_final:
             finals["x"].append(np.asarray(out.final.x)[: len(part)])
             finals["live"].append(np.asarray(out.final.live)[: len(part)])
-            finals["crash_time"].append(np.asarray(out.crash_time)[: len(part)])
+            finals["crashed"].append(np.asarray(out.final.timeline.crashed)[: len(part)])
         done += len(part)
         if progress is not None:
             progress(done, len(indices))
     metrics = {name: np.concatenate(parts) for name, parts in columns.items()}
     final = {name: np.concatenate(parts) for name, parts in finals.items()} if keep_final else None
     return RunResult(
-        metrics, sim.record_times, sim.rounds, sim.compile_seconds - compile_before, run_seconds, chunk, final
+        metrics,
+        sim.record_times,
+        sim.plan.rounds,
+        sim.rounds_needed,
+        sim.compile_seconds - compile_before,
+        run_seconds,
+        chunk,
+        final,
     )
-
-
-def gradient_key(gradient_root: jax.Array, t, p) -> jax.Array:
-    """The key of process p's stochastic gradient at iteration t."""
-    return rng.fold_in(rng.fold_in(gradient_root, t), p)
 
 
 class ScenarioSchedule(NamedTuple):
     """The time stamps of one scenario, rebuilt from its key: what replay and the reference need."""
 
-    crash_time: np.ndarray  # (n,)
+    crash: CrashPoints  # numpy fields (n,)
     draws: object  # RoundDraws with a leading axis over the executed rounds
     iteration: np.ndarray  # (R,) iteration of each executed round
     round: np.ndarray  # (R,) index of the round inside its iteration
-    gradient_root: jax.Array  # key of the scenario's gradient noise (see gradient_key)
+    gradient_root: jax.Array  # key of the scenario's gradient noise (see algorithms.gradient_key)
+    heal: float  # when a partition heals, absolute time units (inf: never)
 
 
 def scenario_schedule(config: RunConfig, index: int) -> ScenarioSchedule:
     """Rebuild every executed round's draws of scenario ``index`` from its derived key."""
     sim = simulation(config)
-    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([index])))
-    scheduler = dataclasses.replace(config.scheduler, params=inputs.schedule)
-    k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
-    horizon = float(sim.rounds.sum()) * nominal_round_time(inputs.schedule)
-    crash_time = draw_crash_times(k_crash, config.topology, config.crash_pattern, inputs.crashes, horizon)
-    fixtures = draw_scenario(k_scenario, config.topology, scheduler)
-    iteration = np.repeat(np.arange(config.run.iterations), sim.rounds)
-    within = np.concatenate([np.arange(r) for r in sim.rounds])
+    plan = sim.plan
+    inputs = jax.tree.map(lambda a: a[0], scenario_inputs(config, np.array([index])))
+    scenario = scenario_setup(sim.static, plan, inputs)
+    iteration = np.repeat(np.arange(config.run.iterations), plan.rounds)
+    within = np.concatenate([np.arange(r) for r in plan.rounds])
 
     @jax.jit
-    def draws_of(t, r):
-        key = rng.fold_in(rng.fold_in(k_rounds, t), r)
-        return draw_round(key, config.topology, scheduler, fixtures, config.quorum)
+    def draws_of(g):
+        return draw_round(round_key(scenario.rounds_key, g), config.topology, scenario.scheduler, scenario.fixtures, config.quorum)
 
-    draws = jax.vmap(draws_of)(jnp.asarray(iteration), jnp.asarray(within))
-    return ScenarioSchedule(np.asarray(crash_time), jax.tree.map(np.asarray, draws), iteration, within, k_grad)
+    draws = jax.vmap(draws_of)(jnp.arange(len(iteration)))
+    until = config.scheduler.settings["until"]
+    heal = float(round(until * TICKS_PER_UNIT) / TICKS_PER_UNIT) if np.isfinite(until) else float("inf")
+    crash = jax.tree.map(np.asarray, scenario.crash)
+    return ScenarioSchedule(crash, jax.tree.map(np.asarray, draws), iteration, within, scenario.gradient_key, heal)

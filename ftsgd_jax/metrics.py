@@ -14,37 +14,29 @@ import jax.numpy as jnp
 
 from ftsgd_jax.objectives import Objective
 
-METRIC_COLUMNS = (
-    "err_mean",
-    "err_max",
-    "loss_mean",
-    "grad_sq_mean",
-    "disagreement",
-    "view_min",
-    "view_mean",
-    "rounds",
-    "contraction_max",
-    "contraction_mean",
-    "crashed",
-    "blocked",
-    "majority",
-)
-
-
 class Record(NamedTuple):
-    err_mean: jax.Array
-    err_max: jax.Array
-    loss_mean: jax.Array
-    grad_sq_mean: jax.Array
-    disagreement: jax.Array
-    view_min: jax.Array
-    view_mean: jax.Array
-    rounds: jax.Array
-    contraction_max: jax.Array
-    contraction_mean: jax.Array
-    crashed: jax.Array
-    blocked: jax.Array
-    majority: jax.Array
+    """The metrics of one scenario at one recorded iteration (README "What the columns mean")."""
+
+    err_mean: jax.Array  # mean |x - x*|^2 over live processes
+    err_max: jax.Array  # largest |x - x*|^2 over live processes
+    loss_mean: jax.Array  # mean Q(x) over live processes
+    grad_sq_mean: jax.Array  # mean |grad Q(x)|^2 over live processes
+    disagreement: jax.Array  # largest distance between two live processes
+    view_min: jax.Array  # smallest view of a live process in the last iteration
+    view_mean: jax.Array  # mean view size of the live processes in the last iteration
+    rounds: jax.Array  # agreement rounds of the last iteration
+    rounds_capped: jax.Array  # iterations since the last record whose auto rounds hit max_rounds
+    contraction_max: jax.Array  # worst per-round diameter ratio of the last iteration
+    contraction_mean: jax.Array  # mean per-round diameter ratio of the last iteration
+    safe_residual_max: jax.Array  # worst safe-area depth residual since the last record
+    safe_fallbacks: jax.Array  # safe-area centroid fallbacks (process-rounds) since the last record
+    crashed: jax.Array  # processes that have reached their crash point
+    blocked: jax.Array  # processes waiting forever (not crashed)
+    majority: jax.Array  # every process not crashed can still hear from a quorum of clusters
+    time_span: jax.Array  # latest step so far relative to its round's origin (exact below EXACT_SPAN)
+
+
+METRIC_COLUMNS = Record._fields
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -82,9 +74,9 @@ def contraction(before: jax.Array, wrote: jax.Array, after: jax.Array, finished:
     return jnp.where(measurable, disagreement(after, finished) / jnp.where(measurable, spread, 1.0), jnp.nan)
 
 
-def record(objective: Objective, state, majority: jax.Array) -> Record:
-    """Every metric of DESIGN section 6 for one scenario from the engine's state."""
-    x, live, blocked = state.x, state.live, state.blocked
+def record(objective: Objective, state, majority: jax.Array, rounds_capped: jax.Array) -> Record:
+    """Every metric of one scenario from the engine's state (``algorithms.State``)."""
+    x, live, timeline = state.x, state.live, state.timeline
     if objective.x_star is not None:
         err = jnp.sum((x - objective.x_star) ** 2, axis=1)
         err_mean, err_max = masked_mean(err, live), masked_max(err, live)
@@ -102,9 +94,13 @@ def record(objective: Objective, state, majority: jax.Array) -> Record:
         view_min=masked_min(sizes, live),
         view_mean=masked_mean(sizes, live),
         rounds=state.rounds.astype(jnp.int32),
+        rounds_capped=jnp.asarray(rounds_capped, jnp.int32),
         contraction_max=state.contraction_max,
         contraction_mean=state.contraction_mean,
-        crashed=(~live & ~blocked).sum().astype(jnp.int32),
-        blocked=blocked.sum().astype(jnp.int32),
+        safe_residual_max=state.safe_residual,
+        safe_fallbacks=state.fallbacks,
+        crashed=timeline.crashed.sum().astype(jnp.int32),
+        blocked=(jnp.isinf(timeline.clock) & ~timeline.crashed).sum().astype(jnp.int32),
         majority=majority,
+        time_span=timeline.latest,
     )

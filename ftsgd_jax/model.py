@@ -92,26 +92,57 @@ def quorum_met(heard: jax.Array, topology: Topology, rule: str) -> jax.Array:
     return jnp.sum(jnp.where(heard, weights, 0.0), axis=-1) > quorum_threshold(topology, rule)
 
 
-def majority_condition(crash_time: jax.Array, topology: Topology, rule: str) -> jax.Array:
-    """The clusters holding a never-crashing process satisfy the quorum rule.
+def majority_condition(alive: jax.Array, delivers: jax.Array, topology: Topology, rule: str) -> jax.Array:
+    """Every process that has not crashed can still hear from a quorum of clusters.
 
-    ``crash_time``: ``(..., n)``, ``+inf`` for a correct process. The general algorithm
-    terminates iff this holds (given finite message delays).
+    A live process q hears, eventually, its own cluster and every cluster holding a live
+    process whose messages reach q (``delivers[p, q]``: the scheduler delivers p's messages to
+    q at a finite time; a partition that never heals or ``self_only`` does not). The general
+    algorithm terminates iff this holds: with finite delays everywhere it is the classic
+    condition "the clusters holding a live process satisfy the quorum rule". False when no
+    process is live (there is no quorum left to form).
+
+    ``alive``: ``(..., n)`` bool; ``delivers``: ``(..., n, n)`` bool.
     """
-    correct = jnp.isinf(crash_time).astype(jnp.float32)
-    live_cluster = (correct @ jnp.asarray(topology.membership)) > 0
-    return quorum_met(live_cluster, topology, rule)
+    membership = jnp.asarray(topology.membership, bool)  # (n, m)
+    reach = (delivers | jnp.asarray(topology.same_cluster)) & alive[..., :, None]
+    # heard[q, c]: some live process of cluster c reaches q
+    heard = jnp.any(reach[..., :, :, None] & membership[:, None, :], axis=-3)
+    met = quorum_met(heard, topology, rule)
+    return jnp.any(alive, axis=-1) & jnp.all(met | ~alive, axis=-1)
+
+
+NEVER = np.iinfo(np.int32).max
+"""The crash round of a process that does not crash."""
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class CrashPoints:
+    """When each process crashes, in logical time.
+
+    ``round``: (n,) int32, the global index of the round (counting every agreement round of
+    every iteration) during which the process crashes, ``NEVER`` for a correct process.
+    ``fraction``: (n,) float32 in [0, 1): how far into that round's own steps (compute, write,
+    reads, sends) the crash falls; negative for a crash before the first step (``initial``).
+    The schedule turns a point into a time once the round's durations are drawn.
+    """
+
+    round: jax.Array
+    fraction: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
 class CrashPattern:
     """Which processes crash and when.
 
-    ``kind``: ``none``; ``random`` (``crashes`` processes chosen uniformly, each at a
-    uniform time in ``[window[0], window[1]] * horizon``); ``initial`` (``crashes``
-    processes crash before their first step); ``clusters`` (``crashes`` whole clusters
-    chosen uniformly, each cluster at one uniform time in the window).
-    The count is a run-time value, so sweeping it does not recompile.
+    ``kind``: ``none``; ``random`` (``crashes`` processes chosen uniformly, each during an
+    iteration drawn uniformly from the ``window`` of the run's iterations, in one of that
+    iteration's rounds drawn uniformly, at a uniform point of that round's steps, so crashes
+    between two sends of a broadcast happen); ``initial`` (``crashes`` processes crash before
+    their first step); ``clusters`` (``crashes`` whole clusters chosen uniformly, all processes
+    of a cluster in the same round at the same fraction of their own steps).
+    The count and the window are run-time values, so sweeping them does not recompile.
     """
 
     kind: str = "none"
@@ -119,9 +150,15 @@ class CrashPattern:
 
     def __post_init__(self):
         choice("faults.pattern", self.kind, CRASH_PATTERNS)
-        low, high = self.window
-        if not 0.0 <= low <= high <= 1.0:
-            raise ConfigError("faults.window", f"need 0 <= start <= end <= 1, got {list(self.window)!r}")
+        window = self.window
+        if (
+            not isinstance(window, (tuple, list))
+            or len(window) != 2
+            or any(isinstance(w, bool) or not isinstance(w, (int, float, np.floating)) for w in window)
+            or not 0.0 <= window[0] <= window[1] <= 1.0
+        ):
+            raise ConfigError("faults.window", f"need [start, end] with 0 <= start <= end <= 1, got {list(window) if isinstance(window, (tuple, list)) else window!r}")
+        object.__setattr__(self, "window", (float(window[0]), float(window[1])))
 
 
 def validate_crash_count(pattern: CrashPattern, crashes: int, topology: Topology) -> int:
@@ -137,26 +174,40 @@ def validate_crash_count(pattern: CrashPattern, crashes: int, topology: Topology
     return int(crashes)
 
 
-def draw_crash_times(
-    key: jax.Array, topology: Topology, pattern: CrashPattern, crashes: jax.Array, horizon: jax.Array
-) -> jax.Array:
-    """(n,) crash time of each process, ``+inf`` for a correct one.
+def draw_crash_points(
+    key: jax.Array,
+    topology: Topology,
+    kind: str,
+    crashes: jax.Array,
+    window: jax.Array,
+    rounds_per_iteration: np.ndarray,
+) -> CrashPoints:
+    """The crash point of every process (see :class:`CrashPoints`).
 
-    A step at time ``s`` of process ``p`` happens iff ``s <= crash_time[p]``. ``initial``
-    crashes get time 0, before any step (every step takes a positive time).
+    ``window``: (2,) fractions of the run's iterations in which crashes fall; the iteration
+    is uniform on ``[floor(start T), ceil(end T))`` (at least one iteration), so with
+    ``crashes = f`` exactly f processes crash within the run. ``rounds_per_iteration``: (T,)
+    static round counts, which place an iteration's rounds on the global round axis.
     """
     n, m = topology.n, topology.m
-    if pattern.kind == "none":
-        return jnp.full((n,), jnp.inf, jnp.float32)
-    key_who, key_when = rng.split(key, 2)
-    low, high = pattern.window
-    if pattern.kind == "clusters":
-        crashed = (rng.rank(key_who, m) < crashes)[topology.cluster_of]
-        when = rng.uniform(key_when, (m,))[topology.cluster_of]
-    else:
-        crashed = rng.rank(key_who, n) < crashes
-        when = rng.uniform(key_when, (n,))
-    time = horizon * (low + (high - low) * when)
-    if pattern.kind == "initial":
-        time = jnp.zeros((n,), jnp.float32)
-    return jnp.where(crashed, time.astype(jnp.float32), jnp.inf)
+    never = CrashPoints(jnp.full((n,), NEVER, jnp.int32), jnp.zeros((n,), jnp.float32))
+    if kind == "none":
+        return never
+    iterations = len(rounds_per_iteration)
+    first_round = jnp.asarray(np.concatenate([[0], np.cumsum(rounds_per_iteration)[:-1]]), jnp.int32)
+    per_iteration = jnp.asarray(rounds_per_iteration, jnp.int32)
+    key_who, key_iteration, key_round, key_fraction = rng.split(key, 4)
+    units = m if kind == "clusters" else n
+    chosen = rng.rank(key_who, units) < crashes
+    start = jnp.floor(window[0] * iterations)
+    stop = jnp.maximum(jnp.ceil(window[1] * iterations), start + 1)
+    iteration = (start + jnp.floor(rng.uniform(key_iteration, (units,)) * (stop - start))).astype(jnp.int32)
+    iteration = jnp.clip(iteration, 0, iterations - 1)
+    within = jnp.floor(rng.uniform(key_round, (units,)) * per_iteration[iteration]).astype(jnp.int32)
+    fraction = rng.uniform(key_fraction, (units,))
+    round_index = first_round[iteration] + jnp.minimum(within, per_iteration[iteration] - 1)
+    if kind == "initial":
+        round_index, fraction = jnp.zeros_like(round_index), -jnp.ones_like(fraction)
+    if kind == "clusters":
+        chosen, round_index, fraction = (a[topology.cluster_of] for a in (chosen, round_index, fraction))
+    return CrashPoints(jnp.where(chosen, round_index, NEVER), jnp.where(chosen, fraction, 0.0))

@@ -8,8 +8,11 @@ hooks it also runs the algorithms, as the oracle of the engine and the baseline 
 benchmarks.
 
 Steps at equal times are ordered write < read < send < arrival < end of round, which is
-what the array code's ``<=`` comparisons mean. All time arithmetic is float32, in the
-same order as the array code, so results agree bit for bit.
+what the array code's ``<=`` comparisons mean. Times are absolute float64 time units,
+exact for every tick count below 2**53: the array code, which works in float32 relative
+to each round's origin, must reproduce them bit for bit. Crashes come as logical points
+(:class:`~ftsgd_jax.model.CrashPoints`) and become times when a process starts its crash
+round, with the same float32 product as the array code.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ftsgd_jax.model import Topology
+from ftsgd_jax.schedule import TICKS_PER_UNIT
 
 WRITE, READ, SEND, ARRIVE, END = range(5)
 
@@ -37,11 +41,12 @@ class ReferenceRun:
     sent: np.ndarray  # (R, n, n) bool
     received: np.ndarray  # (R, n, n) bool
     view: np.ndarray  # (R, n, n) bool
-    end_time: np.ndarray  # (R, n) float32, +inf where the round never ended
+    end_time: np.ndarray  # (R, n) float64 absolute, +inf where the round never ended
     finished: np.ndarray  # (R, n) bool
     blocked: np.ndarray  # (R, n) bool
     values: list[list[Any]]  # values[r][p]: value after round r (last one if unfinished)
     trace: list[tuple]  # (time, step, process, round, detail) in execution order
+    crash_time: np.ndarray  # (n,) float64 absolute crash times, +inf where no crash happened
 
 
 @dataclasses.dataclass
@@ -50,7 +55,7 @@ class _Process:
     round: int = 0
     value: Any = None
     written: Any = None
-    write_time: np.float32 = np.float32(0)
+    write_time: float = 0.0
     collect: dict[int, Any] = dataclasses.field(default_factory=dict)
     sends_left: int = 0
     waiting: bool = False
@@ -58,25 +63,33 @@ class _Process:
 
 def simulate(
     topology: Topology,
-    crash_time: np.ndarray,
+    crash: Any,
     draws: Any,
     *,
     wait: bool,
     quorum: str = "weighted",
+    heal: float = float("inf"),
     initial_values: list[Any] | None = None,
     compute: Compute | None = None,
     combine: Combine | None = None,
 ) -> ReferenceRun:
-    """Run all rounds of ``draws`` (fields with a leading round axis) event by event."""
+    """Run all rounds of ``draws`` (fields with a leading round axis) event by event.
+
+    ``crash``: crash points (``round``, ``fraction``) per process; ``heal``: when messages
+    across a partition (``draws.cut``) may arrive, absolute.
+    """
     compute = compute or (lambda p, r, v: v)
     combine = combine or (lambda p, r, own, view: own)
     f32 = np.float32
-    draws = {name: np.asarray(getattr(draws, name), f32) for name in draws._fields}
+    cut = np.asarray(draws.cut, bool)
+    draws = {name: np.asarray(getattr(draws, name), np.float64) for name in draws._fields if name != "cut"}
     rounds = draws["compute"].shape[0]
     n, cluster_of = topology.n, topology.cluster_of
     mates = [np.flatnonzero(cluster_of == cluster_of[p]) for p in range(n)]
     others = [np.flatnonzero(cluster_of != cluster_of[p]) for p in range(n)]
-    crash_time = np.asarray(crash_time, f32)
+    crash_round = np.asarray(crash.round)
+    crash_fraction = np.asarray(crash.fraction, f32)
+    crash_time = np.full(n, np.inf)
     sizes = np.asarray(topology.cluster_sizes, float)
     weight = sizes if quorum == "weighted" else np.ones(topology.m)
     threshold = topology.n / 2 if quorum == "weighted" else topology.m / 2
@@ -88,25 +101,34 @@ def simulate(
         sent=np.zeros((rounds, n, n), bool),
         received=np.zeros((rounds, n, n), bool),
         view=np.zeros((rounds, n, n), bool),
-        end_time=np.full((rounds, n), np.inf, f32),
+        end_time=np.full((rounds, n), np.inf),
         finished=np.zeros((rounds, n), bool),
         blocked=np.zeros((rounds, n), bool),
         values=[],
         trace=[],
+        crash_time=crash_time,
     )
     queue: list[tuple] = []
     counter = iter(range(1 << 62))
 
     def push(time, step, pid, payload=None):
-        heapq.heappush(queue, (f32(time), step, next(counter), pid, payload))
+        heapq.heappush(queue, (float(time), step, next(counter), pid, payload))
 
     procs = [_Process(p, value=None if initial_values is None else initial_values[p]) for p in range(n)]
     history = [[None] * n for _ in range(rounds)]
 
-    def start_round(proc: _Process, clock: np.float32):
-        r = proc.round
-        proc.write_time = f32(clock + draws["compute"][r, proc.pid])
-        push(proc.write_time, WRITE, proc.pid)
+    def start_round(proc: _Process, clock: float):
+        r, p = proc.round, proc.pid
+        if r == crash_round[p]:
+            if crash_fraction[p] < 0:
+                crash_time[p] = -np.inf
+            else:
+                reads = max([0.0, *(draws["read_offset"][r, p, j] for j in mates[p] if j != p)])
+                sends = max([0.0, *(draws["send_offset"][r, p, q] for q in others[p])])
+                own = f32(draws["compute"][r, p] + reads + sends)
+                crash_time[p] = clock + np.floor(f32(crash_fraction[p] * own) * TICKS_PER_UNIT) / TICKS_PER_UNIT
+        proc.write_time = clock + draws["compute"][r, p]
+        push(proc.write_time, WRITE, p)
 
     def quorum_heard(proc: _Process) -> bool:
         heard = {cluster_of[proc.pid]} | {cluster_of[s] for s in inbox.get((proc.pid, proc.round), {})}
@@ -132,7 +154,7 @@ def simulate(
             start_round(proc, time)
 
     for proc in procs:
-        start_round(proc, f32(0))
+        start_round(proc, 0.0)
 
     while queue:
         time, step, _, p, payload = heapq.heappop(queue)
@@ -148,13 +170,13 @@ def simulate(
             read_offset = draws["read_offset"][r, p]
             for j in mates[p]:
                 offset = f32(0) if j == p else read_offset[j]
-                push(f32(proc.write_time + offset), READ, p, int(j))
-            collect_end = f32(proc.write_time + max([f32(0), *(read_offset[j] for j in mates[p] if j != p)]))
+                push(proc.write_time + offset, READ, p, int(j))
+            collect_end = proc.write_time + max([0.0, *(read_offset[j] for j in mates[p] if j != p)])
             send_offset = draws["send_offset"][r, p]
             proc.sends_left = len(others[p])
             for q in others[p]:
-                push(f32(collect_end + send_offset[q]), SEND, p, int(q))
-            last_send = f32(collect_end + max([f32(0), *(send_offset[q] for q in others[p])]))
+                push(collect_end + send_offset[q], SEND, p, int(q))
+            last_send = collect_end + max([0.0, *(send_offset[q] for q in others[p])])
             push(last_send, END, p, "sends done")
         elif step == READ:
             j = payload
@@ -166,7 +188,9 @@ def simulate(
             q = payload
             out.sent[r, p, q] = True
             out.trace.append((float(time), "send", p, r, q))
-            arrival = max(f32(time + draws["delay"][r, p, q]), draws["hold"][r, p, q])
+            arrival = time + draws["delay"][r, p, q]
+            if cut[r, p, q]:
+                arrival = max(arrival, heal)
             if np.isfinite(arrival):
                 push(arrival, ARRIVE, q, (p, r, dict(proc.collect)))
         elif step == ARRIVE:
@@ -189,8 +213,8 @@ def simulate(
     for proc in procs:
         if proc.waiting and np.isinf(crash_time[proc.pid]):
             out.blocked[proc.round :, proc.pid] = True
-    for p in np.flatnonzero(np.isfinite(crash_time)):
-        out.trace.append((float(crash_time[p]), "crash", int(p), None, None))
+    for p in np.flatnonzero(crash_time < np.inf):
+        out.trace.append((max(float(crash_time[p]), 0.0), "crash", int(p), None, None))
     out.trace.sort(key=lambda event: event[0])  # stable: equal times keep execution order
     previous = [None if initial_values is None else initial_values[p] for p in range(n)]
     for r in range(rounds):
@@ -200,12 +224,13 @@ def simulate(
     return out
 
 
-def run_algorithm(config, index: int) -> tuple[ReferenceRun, np.ndarray]:
+def run_algorithm(config, index: int, schedule=None) -> tuple[ReferenceRun, np.ndarray]:
     """Scenario ``index`` of a ``sc``/``nowait``/``gen`` configuration, event by event.
 
     The time stamps and gradient noise come from the scenario's key exactly as in the
-    engine; everything else (registers, messages, views, averaging) is done here in
-    plain Python and NumPy. Returns the run and the final parameters, (n, d).
+    engine (or from ``schedule``, an ``engine.ScenarioSchedule`` rebuilt beforehand);
+    everything else (registers, messages, views, averaging) is done here in plain Python
+    and NumPy. Returns the run and the final parameters, (n, d).
     """
     import jax
 
@@ -214,10 +239,10 @@ def run_algorithm(config, index: int) -> tuple[ReferenceRun, np.ndarray]:
     spec = config.algorithm
     if spec.kind not in ("sc", "nowait", "gen"):
         raise ValueError(f"the reference runs sc, nowait and gen, not {spec.kind!r}")
-    schedule = engine.scenario_schedule(config, index)
-    alphas = np.asarray(jax.vmap(algorithms.step_size(config))(np.arange(config.run.iterations)), np.float32)
+    schedule = engine.scenario_schedule(config, index) if schedule is None else schedule
+    alphas = algorithms.step_sizes(spec, config.objective, config.run.iterations)
     objective = config.objective
-    gradient = jax.jit(lambda x, t, p: objective.stochastic_grad(x, engine.gradient_key(schedule.gradient_root, t, p)))
+    gradient = jax.jit(lambda x, t, p: objective.stochastic_grad(x, algorithms.gradient_key(schedule.gradient_root, t, p)))
     n = config.topology.n
     x0 = np.asarray(objective.x0, np.float32)
 
@@ -235,10 +260,11 @@ def run_algorithm(config, index: int) -> tuple[ReferenceRun, np.ndarray]:
 
     run = simulate(
         config.topology,
-        schedule.crash_time,
+        schedule.crash,
         schedule.draws,
         wait=spec.kind == "gen",
         quorum=config.quorum,
+        heal=schedule.heal,
         initial_values=[x0.copy() for _ in range(n)],
         compute=compute,
         combine=combine,

@@ -11,7 +11,7 @@ represents any interleaving; a scheduler is a rule that draws the stamps. Per ro
    a read asks for round ``(t, r)`` and sees it iff it was written by then);
 4. sends to each process ``q`` of another cluster at
    ``s_pq = collect_end_p + send_offset[p, q]``; the message arrives at
-   ``max(s_pq + delay[p, q], hold[p, q])`` (``hold`` models partitions);
+   ``s_pq + delay[p, q]``, or not before the partition heals where ``cut[p, q]``;
 5. ends the round right after its last send (``wait=False``: the strongly convex
    algorithm), or at the earliest later time at which the clusters it heard from
    (its own included) satisfy the quorum rule (``wait=True``; ``+inf`` = blocked);
@@ -21,7 +21,17 @@ represents any interleaving; a scheduler is a rule that draws the stamps. Per ro
 A step at time ``s`` of a process with crash time ``kappa`` happens iff ``s <= kappa``,
 so a crash between two sends cuts a broadcast part-way. A message that arrives before
 its receiver reaches that round waits in a buffer; one that arrives after the receiver
-left the round is ignored (a reconstruction choice, see docs/model.md).
+left the round is ignored (a reconstruction choice, see docs/reconstruction.md).
+
+Exact time at any run length. Every duration is a whole number of ticks (1/32 time unit),
+and a round is computed in float32 relative to its own origin, the earliest clock of a
+process still running (:class:`Timeline`); the origin itself is an integer tick count in
+two int32 words. A float32 holds every tick count below 2**24 exactly, so every sum and
+comparison of a round is exact while the round's steps stay within ``EXACT_SPAN`` time
+units of its origin, however long the run. A larger value rounds monotonically, so it can
+still be compared with an exact one correctly; whether any step that took place left the
+exact range is tracked inside the compiled program (``Timeline.latest``, an overflow flag
+in the manner of jax-md) and checked for every scenario by the engine.
 
 All functions are pure and shape-stable for a given topology, so they jit once and vmap
 over scenarios.
@@ -40,12 +50,24 @@ import numpy as np
 
 from ftsgd_jax import rng
 from ftsgd_jax.errors import ConfigError, choice, closest
-from ftsgd_jax.model import Topology, quorum_threshold, quorum_weights
+from ftsgd_jax.model import CrashPoints, Topology, quorum_threshold, quorum_weights
 
-# Time stamps live on a grid of 1/32 time unit; float32 holds every grid point exactly up
-# to 2**24 ticks, so runs must end before EXACT_TIME_LIMIT time units.
 TICKS_PER_UNIT = 32
-EXACT_TIME_LIMIT = 2**24 / TICKS_PER_UNIT
+EXACT_TICKS = 2**24  # float32 holds every integer tick count below this exactly
+EXACT_SPAN = EXACT_TICKS / TICKS_PER_UNIT  # time units a round may span from its origin
+EPOCH_TICKS = 2**24  # the origin is epoch * EPOCH_TICKS + tick, two int32 words
+LONGEST_UNTIL = 2.0**50 / TICKS_PER_UNIT  # a partition's healing time must fit the epoch word
+
+# A mean of a few ticks would be distorted by the grid (durations round to whole ticks):
+# below these, refused. A computation lasts at least one tick, which moves a mean of 8
+# ticks by under 1%; the other durations may be zero, and rounding an exponential of mean
+# 3 ticks to whole ticks moves its mean by 0.5% (tests/test_schedule.py measures both).
+SMALLEST_MEAN = {
+    "compute_mean": 8 / TICKS_PER_UNIT,
+    "read_mean": 3 / TICKS_PER_UNIT,
+    "send_mean": 3 / TICKS_PER_UNIT,
+    "delay_mean": 3 / TICKS_PER_UNIT,
+}
 
 SCHEDULERS = ("sync", "random", "heavy_tail", "straggler", "partition", "self_only", "adversarial")
 
@@ -77,7 +99,9 @@ class ScheduleParams:
     stragglers: jax.Array
     slowdown: jax.Array
     cluster_group: jax.Array  # (m,) int: partition side of each cluster
-    until: jax.Array
+    heals: jax.Array  # bool: the partition heals (``until`` finite)
+    until_epoch: jax.Array  # int32: the healing time in ticks is until_epoch * EPOCH_TICKS + until_tick
+    until_tick: jax.Array  # int32
     late: jax.Array
 
 
@@ -100,23 +124,29 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
                 + closest(key, SCHEDULE_DEFAULTS)
             )
     resolved = {**SCHEDULE_DEFAULTS, **settings}
-    for key in ("compute_mean", "read_mean", "send_mean", "delay_mean", "slowdown", "late", "until"):
-        value = resolved[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise ConfigError(f"schedule.{key}", f"need a number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"schedule.{key}", f"delays and durations must be >= 0, got {value!r}")
-    if resolved["compute_mean"] <= 0:
-        raise ConfigError("schedule.compute_mean", "every computation takes a positive time: need > 0")
-    if resolved["slowdown"] < 1:
-        raise ConfigError("schedule.slowdown", f"need >= 1, got {resolved['slowdown']!r}")
-    if not isinstance(resolved["tail_index"], (int, float)) or resolved["tail_index"] <= 1:
-        raise ConfigError("schedule.tail_index", f"need a number > 1 (finite mean delay), got {resolved['tail_index']!r}")
+    for key, smallest in SMALLEST_MEAN.items():
+        value = _number(f"schedule.{key}", resolved[key], low=0.0, high=EXACT_SPAN)
+        if value < smallest and (value > 0 or key == "compute_mean"):
+            zero = "" if key == "compute_mean" else "0 or "
+            raise ConfigError(
+                f"schedule.{key}",
+                f"got {value!r}: time stamps sit on a grid of 1/{TICKS_PER_UNIT} time unit, and a mean below "
+                f"{smallest} ({smallest * TICKS_PER_UNIT:g} ticks) would be distorted by it; need {zero}>= {smallest} "
+                "(scale every duration up instead)",
+            )
+    _number("schedule.slowdown", resolved["slowdown"], low=1.0, high=EXACT_SPAN)
+    _number("schedule.late", resolved["late"], low=0.0, high=LONGEST_UNTIL)
+    _number("schedule.tail_index", resolved["tail_index"], low=1.0, high=1000.0, open_low=True, why=" (finite mean delay)")
+    until = resolved["until"]
+    if not (isinstance(until, (int, float)) and not isinstance(until, bool) and until == math.inf):
+        _number("schedule.until", until, low=0.0, high=LONGEST_UNTIL, why=" or inf (never heals)")
     stragglers = resolved["stragglers"]
     if isinstance(stragglers, bool) or not isinstance(stragglers, int) or not 0 <= stragglers <= topology.n:
         raise ConfigError("schedule.stragglers", f"need an integer in [0, {topology.n}], got {stragglers!r}")
     group_of = _cluster_groups(resolved["groups"], topology)
     resolved["groups"] = [np.flatnonzero(group_of == g).tolist() for g in (0, 1)]
+    heals = math.isfinite(until)
+    until_ticks = round(until * TICKS_PER_UNIT) if heals else 0
     params = ScheduleParams(
         compute_mean=jnp.float32(resolved["compute_mean"]),
         read_mean=jnp.float32(resolved["read_mean"]),
@@ -126,10 +156,22 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
         stragglers=jnp.int32(stragglers),
         slowdown=jnp.float32(resolved["slowdown"]),
         cluster_group=jnp.asarray(group_of, jnp.int32),
-        until=jnp.float32(resolved["until"]),
+        heals=jnp.bool_(heals),
+        until_epoch=jnp.int32(until_ticks // EPOCH_TICKS),
+        until_tick=jnp.int32(until_ticks % EPOCH_TICKS),
         late=jnp.float32(resolved["late"]),
     )
     return Scheduler(kind, params, resolved)
+
+
+def _number(field: str, value: Any, *, low: float, high: float, open_low: bool = False, why: str = "") -> float:
+    """A real number in [low, high] (or (low, high] with ``open_low``); NaN and inf refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field, f"need a number, got {value!r}")
+    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+        bracket = "(" if open_low else "["
+        raise ConfigError(field, f"need a number in {bracket}{low:g}, {high:g}]{why}, got {value!r}")
+    return float(value)
 
 
 def _cluster_groups(groups: Any, topology: Topology) -> np.ndarray:
@@ -149,11 +191,6 @@ def _cluster_groups(groups: Any, topology: Topology) -> np.ndarray:
     return side
 
 
-def nominal_round_time(params: ScheduleParams) -> jax.Array:
-    """A typical round length, used to place crash times over a run."""
-    return params.compute_mean + params.read_mean + params.send_mean + params.delay_mean
-
-
 class ScenarioDraws(NamedTuple):
     """What a scheduler fixes once per scenario."""
 
@@ -167,7 +204,7 @@ class RoundDraws(NamedTuple):
     read_offset: jax.Array  # (n, n) >= 0, [p, j]: p reads j this long after its write
     send_offset: jax.Array  # (n, n) >= 0, [p, q]: p sends to q this long after its collect
     delay: jax.Array  # (n, n) >= 0, [p, q]: transit time of p's message to q
-    hold: jax.Array  # (n, n): [p, q] earliest arrival time (partitions)
+    cut: jax.Array  # (n, n) bool, [p, q]: the message waits for the partition to heal
 
 
 def draw_scenario(key: jax.Array, topology: Topology, scheduler: Scheduler) -> ScenarioDraws:
@@ -178,20 +215,21 @@ def draw_scenario(key: jax.Array, topology: Topology, scheduler: Scheduler) -> S
 def draw_round(
     key: jax.Array, topology: Topology, scheduler: Scheduler, scenario: ScenarioDraws, quorum: str
 ) -> RoundDraws:
-    """Draw one round's durations, read offsets, send offsets and delays, on the time grid.
+    """Draw one round's durations, read offsets, send offsets and delays, in whole ticks.
 
-    Every stamp is a multiple of ``1 / TICKS_PER_UNIT``: sums of such numbers are exact
-    in float32 (below ``EXACT_TIME_LIMIT``), so the order in which XLA adds them (fused,
-    reassociated or with multiply-adds) cannot change a single comparison, and the plain
-    reference simulator reproduces every time stamp bit for bit.
+    Every stamp is a multiple of ``1 / TICKS_PER_UNIT``, rounded to the nearest tick, and a
+    computation lasts at least one tick (every step takes a positive time): sums of such
+    numbers are exact in float32 near a round's origin, so the order in which XLA adds them
+    (fused, reassociated or with multiply-adds) cannot change a single comparison, and the
+    plain reference simulator reproduces every time stamp bit for bit.
     """
     draws = _draw_round(key, topology, scheduler, scenario, quorum)
     return RoundDraws(
-        compute=jnp.maximum(on_grid(draws.compute, jnp.ceil), 1.0 / TICKS_PER_UNIT),
+        compute=jnp.maximum(on_grid(draws.compute), 1.0 / TICKS_PER_UNIT),
         read_offset=on_grid(draws.read_offset),
         send_offset=on_grid(draws.send_offset),
         delay=on_grid(draws.delay),
-        hold=on_grid(draws.hold),
+        cut=draws.cut,
     )
 
 
@@ -207,9 +245,9 @@ def _draw_round(
     params = scheduler.params
     kind = scheduler.kind
     zeros = jnp.zeros((n, n), jnp.float32)
-    no_hold = jnp.full((n, n), -jnp.inf, jnp.float32)
+    uncut = jnp.zeros((n, n), bool)
     if kind == "sync":
-        return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, no_hold)
+        return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, uncut)
     if kind == "adversarial":
         return _adversarial_round(topology, params, quorum)
     k_compute, k_read, k_send, k_delay = rng.split(key, 4)
@@ -226,12 +264,30 @@ def _draw_round(
         delay = jnp.full((n, n), jnp.inf, jnp.float32)
     else:
         delay = params.delay_mean * rng.exponential(k_delay, (n, n))
-    hold = no_hold
+    cut = uncut
     if kind == "partition":
-        side = params.cluster_group[jnp.asarray(topology.cluster_of)]
-        cut = side[:, None] != side[None, :]
-        hold = jnp.where(cut, params.until, no_hold)
-    return RoundDraws(compute, read_offset, send_offset, delay, hold)
+        cut = partition_cut(topology, params)
+    return RoundDraws(compute, read_offset, send_offset, delay, cut)
+
+
+def partition_cut(topology: Topology, params: ScheduleParams) -> jax.Array:
+    """(n, n) bool: [p, q] are on different sides of the partition."""
+    side = params.cluster_group[jnp.asarray(topology.cluster_of)]
+    return side[:, None] != side[None, :]
+
+
+def eventually_delivers(topology: Topology, scheduler: Scheduler) -> jax.Array:
+    """(n, n) bool: [p, q] a message from p reaches q at a finite time (sent at a finite time).
+
+    False across a partition that never heals and everywhere under ``self_only``; true for
+    every other scheduler, whose delays are finite (``late`` included).
+    """
+    n = topology.n
+    if scheduler.kind == "self_only":
+        return jnp.zeros((n, n), bool)
+    if scheduler.kind == "partition":
+        return ~partition_cut(topology, scheduler.params) | scheduler.params.heals
+    return jnp.ones((n, n), bool)
 
 
 def adversary_favoured(topology: Topology, quorum: str) -> np.ndarray:
@@ -266,11 +322,11 @@ def _adversarial_round(topology: Topology, params: ScheduleParams, quorum: str) 
     in_time = favoured[cluster_of[None, :], cluster_of[:, None]]  # [p, q]: q (receiver) favours p's cluster
     delay = jnp.where(jnp.asarray(in_time), 0.0, params.late).astype(jnp.float32)
     zeros = jnp.zeros((n, n), jnp.float32)
-    return RoundDraws(compute, zeros, zeros, delay, jnp.full((n, n), -jnp.inf, jnp.float32))
+    return RoundDraws(compute, zeros, zeros, delay, jnp.zeros((n, n), bool))
 
 
 class RoundOutcome(NamedTuple):
-    """Everything one round's time stamps imply, per process."""
+    """Everything one round's time stamps imply, per process (times relative to the round's origin)."""
 
     write_time: jax.Array  # (n,)
     collect: jax.Array  # (n, n) bool, [p, j]: j in p's collect
@@ -283,11 +339,20 @@ class RoundOutcome(NamedTuple):
     end_time: jax.Array  # (n,) +inf when blocked
     finished: jax.Array  # (n,) bool: ended the round before crashing
     blocked: jax.Array  # (n,) bool: waits forever and never crashes
+    latest: jax.Array  # (): the latest time of a step that took place (-inf if none)
 
 
 def happens(time: jax.Array, crash_time: jax.Array) -> jax.Array:
     """A step at ``time`` takes place: it is finite and not after the crash."""
     return (time <= crash_time) & jnp.isfinite(time)
+
+
+def own_steps(topology: Topology, draws: RoundDraws) -> jax.Array:
+    """(n,) how long each process's own steps last: compute, then every read, then every send."""
+    mates = jnp.asarray(topology.same_cluster) & ~jnp.eye(topology.n, dtype=bool)
+    reads = jnp.max(jnp.where(mates, draws.read_offset, 0.0), axis=1)
+    sends = jnp.max(jnp.where(~jnp.asarray(topology.same_cluster), draws.send_offset, 0.0), axis=1)
+    return draws.compute + reads + sends
 
 
 def resolve_round(
@@ -298,8 +363,15 @@ def resolve_round(
     *,
     wait: bool,
     quorum: str = "weighted",
+    heal_time: jax.Array | None = None,
 ) -> RoundOutcome:
-    """Turn one round's time stamps into collects, messages, views and end times."""
+    """Turn one round's time stamps into collects, messages, views and end times.
+
+    ``clock`` and ``crash_time`` are relative to the round's origin; so is every time
+    returned. ``heal_time`` (partitions only, else None) is when messages on cut links may
+    arrive, relative to the origin: possibly far beyond the exact range, where it still
+    stands exactly for the healing moment (see :func:`heal_time`).
+    """
     n = topology.n
     mates = jnp.asarray(topology.same_cluster)
     others = ~mates
@@ -316,7 +388,10 @@ def resolve_round(
     collected = happens(collect_end, crash_time)
     send_time = collect_end[:, None] + draws.send_offset
     sent = others & collected[:, None] & happens(send_time, crash_time[:, None])
-    arrival = jnp.where(sent, jnp.maximum(send_time + draws.delay, draws.hold), jnp.inf)
+    transit = send_time + draws.delay
+    if heal_time is not None:
+        transit = jnp.where(draws.cut, jnp.maximum(transit, heal_time), transit)
+    arrival = jnp.where(sent, transit, jnp.inf)
     last_send = collect_end + jnp.max(jnp.where(others, draws.send_offset, 0.0), axis=1)
 
     if wait:
@@ -327,9 +402,22 @@ def resolve_round(
     received = finished[:, None] & (arrival.T <= end_time[:, None])
     holds = received | jnp.eye(n, dtype=bool)
     view = finished[:, None] & ((holds.astype(jnp.float32) @ collect.astype(jnp.float32)) > 0)
-    blocked = jnp.isinf(end_time) & jnp.isinf(crash_time)
+    blocked = jnp.isinf(end_time) & (crash_time == jnp.inf)
+    # Every step of a process lies between its clock and its last send, or its end, and a
+    # received message arrived by its receiver's end: the latest of these over the
+    # processes that took a step bounds every time of the round. An end at the healing
+    # moment is exempt (it is known exactly, as an integer), so the messages that arrived
+    # over links that were never cut must then be counted on their own.
+    started = jnp.isfinite(clock) & (clock < crash_time)
+    counted_end = finished
+    latest = jnp.max(jnp.where(started, last_send, -jnp.inf))
+    if heal_time is not None:
+        counted_end = finished & ~((end_time == heal_time) & (heal_time >= EXACT_SPAN))
+        uncut = jnp.where(received & ~draws.cut.T, arrival.T, -jnp.inf)
+        latest = jnp.maximum(latest, jnp.max(uncut))
+    latest = jnp.maximum(latest, jnp.max(jnp.where(counted_end, end_time, -jnp.inf)))
     return RoundOutcome(
-        write_time, collect, collect_end, send_time, sent, arrival, received, view, end_time, finished, blocked
+        write_time, collect, collect_end, send_time, sent, arrival, received, view, end_time, finished, blocked, latest
     )
 
 
@@ -349,28 +437,170 @@ def quorum_time(topology: Topology, arrival: jax.Array, quorum: str) -> jax.Arra
     return jnp.min(jnp.where(reached, first, jnp.inf), axis=1)
 
 
+class Timeline(NamedTuple):
+    """Where every process stands between two rounds, in the current round's frame.
+
+    clock: (n,) when each process starts its next round, relative to ``origin``; +inf for a
+        process that is blocked or has crashed.
+    crashed: (n,) bool, the process has reached its crash point.
+    healed: (n,) bool, the process's clock is the moment a partition healed, far from the
+        origin: it stands for that exact integer time, not for its float32 value.
+    origin: (2,) int32 ``[epoch, tick]``: the frame's origin is ``epoch * EPOCH_TICKS + tick``
+        ticks after time 0.
+    latest: () the latest time of any step so far, relative to the origin of its round: the
+        run's time stamps are exact iff it stays below ``EXACT_SPAN``.
+    """
+
+    clock: jax.Array
+    crashed: jax.Array
+    healed: jax.Array
+    origin: jax.Array
+    latest: jax.Array
+
+
+def start_timeline(n: int) -> Timeline:
+    return Timeline(
+        jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool), jnp.zeros((n,), bool), jnp.zeros((2,), jnp.int32), jnp.float32(0.0)
+    )
+
+
+def absolute_time(origin: jax.Array | np.ndarray, relative: jax.Array | np.ndarray) -> np.ndarray:
+    """Relative times of a frame as absolute float64 time units (host side, exact)."""
+    origin = np.asarray(origin, np.int64)
+    ticks = origin[..., 0] * EPOCH_TICKS + origin[..., 1]
+    return ticks[..., None] / TICKS_PER_UNIT + np.asarray(relative, np.float64)
+
+
+def absolute_end_time(played: PlayedRound, heal: float) -> np.ndarray:
+    """A played round's end times as absolute float64 time units; ``heal``: the absolute
+    healing time, which an end at the healing moment stands for."""
+    ends = absolute_time(played.origin, played.outcome.end_time)
+    return np.where(np.asarray(played.healed), heal, ends)
+
+
+def reframe(timeline: Timeline, params: ScheduleParams) -> tuple[jax.Array, jax.Array]:
+    """Move the origin to the earliest clock of a running process: (clocks, origin) in the new frame.
+
+    Where that clock is a healing moment, the new origin is the healing time itself, read
+    exactly from its integer form.
+    """
+    running = jnp.isfinite(timeline.clock)
+    earliest = jnp.min(jnp.where(running, timeline.clock, jnp.inf))
+    shift = jnp.where(jnp.isfinite(earliest), earliest, 0.0)
+    # an exact shift is below 2**24 ticks; a larger one has already been flagged by ``latest``
+    ticks = jnp.minimum(shift * TICKS_PER_UNIT, 2.0**30).astype(jnp.int32)
+    tick = timeline.origin[1] + ticks
+    shifted = jnp.stack([timeline.origin[0] + tick // EPOCH_TICKS, tick % EPOCH_TICKS])
+    at_heal = jnp.any(running & timeline.healed & (timeline.clock == earliest))
+    origin = jnp.where(at_heal, jnp.stack([params.until_epoch, params.until_tick]), shifted)
+    return timeline.clock - shift, origin
+
+
+def heal_time(origin: jax.Array, params: ScheduleParams) -> jax.Array:
+    """When a partition heals, relative to ``origin`` (+inf if never).
+
+    Exact while within 2**24 ticks of the origin; farther, a monotone rounding, which still
+    compares correctly with every exact time of the round.
+    """
+    epochs = jnp.clip(params.until_epoch - origin[0], -64, 64)
+    ticks = epochs * EPOCH_TICKS + (params.until_tick - origin[1])
+    return jnp.where(params.heals, ticks.astype(jnp.float32) / TICKS_PER_UNIT, jnp.inf)
+
+
+def crash_times(crash: CrashPoints, round_index: jax.Array, crashed: jax.Array, clock: jax.Array, own: jax.Array) -> jax.Array:
+    """(n,) each process's crash time in this round's frame.
+
+    -inf once it has crashed (no step takes place); in its crash round
+    ``clock + fraction * own`` on the grid (rounded down), ``own`` being the length of the
+    process's own steps, or -inf for a crash before the first step (negative fraction);
+    +inf otherwise (before its crash round, or forever if it blocked before reaching it).
+    """
+    at = clock + on_grid(crash.fraction * own, jnp.floor)
+    during = jnp.where(crash.fraction < 0, -jnp.inf, at)
+    return jnp.where(crashed, -jnp.inf, jnp.where(round_index == crash.round, during, jnp.inf))
+
+
+class PlayedRound(NamedTuple):
+    """One round of a scenario: its draws, the outcome, its frame and crash times."""
+
+    draws: RoundDraws
+    outcome: RoundOutcome
+    origin: jax.Array  # (2,) int32
+    clock: jax.Array  # (n,) start of the round, relative to origin
+    crash_time: jax.Array  # (n,) relative to origin
+    healed: jax.Array  # (n,) bool: the round ended at the partition's healing moment (far from origin)
+
+
+def play_round(
+    topology: Topology,
+    scheduler: Scheduler,
+    scenario: ScenarioDraws,
+    crash: CrashPoints,
+    timeline: Timeline,
+    round_index: jax.Array,
+    key: jax.Array,
+    *,
+    wait: bool,
+    quorum: str,
+    barrier: bool = False,
+) -> tuple[Timeline, PlayedRound]:
+    """Draw and resolve one round from where the processes stand, and move them on.
+
+    ``barrier``: the round ends for everyone when the last process ends it, and for no one
+    if some process does not (synchronous parallel SGD).
+    """
+    clock, origin = reframe(timeline, scheduler.params)
+    draws = draw_round(key, topology, scheduler, scenario, quorum)
+    crash_time = crash_times(crash, round_index, timeline.crashed, clock, own_steps(topology, draws))
+    heal = heal_time(origin, scheduler.params) if scheduler.kind == "partition" else None
+    outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum, heal_time=heal)
+    if barrier:
+        everyone = jnp.all(outcome.finished)
+        end = jnp.where(everyone, jnp.max(outcome.end_time), jnp.inf)
+        outcome = outcome._replace(
+            end_time=jnp.full_like(outcome.end_time, end),
+            finished=jnp.full_like(outcome.finished, everyone),
+            blocked=~everyone & (crash_time == jnp.inf),
+        )
+    crashed = timeline.crashed | (jnp.isfinite(clock) & (round_index == crash.round))
+    healed = jnp.zeros_like(crashed) if heal is None else outcome.finished & (outcome.end_time == heal) & (heal >= EXACT_SPAN)
+    moved = Timeline(
+        clock=jnp.where(crashed, jnp.inf, outcome.end_time),
+        crashed=crashed,
+        healed=healed,
+        origin=origin,
+        latest=jnp.maximum(timeline.latest, outcome.latest),
+    )
+    return moved, PlayedRound(draws, outcome, origin, clock, crash_time, healed)
+
+
+def round_key(rounds_key: jax.Array, round_index) -> jax.Array:
+    """The key of a scenario's global round ``round_index`` (every agreement round counts)."""
+    return rng.fold_in(rounds_key, round_index)
+
+
 def run_rounds(
     key: jax.Array,
     topology: Topology,
     scheduler: Scheduler,
-    crash_time: jax.Array,
+    crash: CrashPoints,
     rounds: int,
     *,
     wait: bool,
     quorum: str = "weighted",
-) -> tuple[RoundDraws, RoundOutcome]:
-    """Draw and resolve ``rounds`` consecutive rounds from clock 0, clocks drifting.
+) -> PlayedRound:
+    """Play ``rounds`` consecutive rounds from time 0, clocks drifting; stacked over rounds.
 
-    Returns the draws and outcomes stacked over rounds (leading axis). Used by tests,
-    replay and the reference comparison; the engine inlines the same two calls.
+    Used by tests and the reference comparison; the engine plays the same rounds with
+    :func:`play_round` inside its algorithms.
     """
     scenario_key, rounds_key = rng.split(key, 2)
     scenario = draw_scenario(scenario_key, topology, scheduler)
 
-    def one_round(clock, index):
-        draws = draw_round(rng.fold_in(rounds_key, index), topology, scheduler, scenario, quorum)
-        outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum)
-        return outcome.end_time, (draws, outcome)
+    def one_round(timeline, index):
+        return play_round(
+            topology, scheduler, scenario, crash, timeline, index, round_key(rounds_key, index), wait=wait, quorum=quorum
+        )
 
-    _, (draws, outcomes) = jax.lax.scan(one_round, jnp.zeros((topology.n,), jnp.float32), jnp.arange(rounds))
-    return draws, outcomes
+    _, played = jax.lax.scan(one_round, start_timeline(topology.n), jnp.arange(rounds))
+    return played

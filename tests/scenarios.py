@@ -6,10 +6,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ftsgd_jax import rng
-from ftsgd_jax.model import CrashPattern, Topology, draw_crash_times
-from ftsgd_jax.schedule import make_scheduler, nominal_round_time, run_rounds
+from ftsgd_jax.model import CrashPattern, Topology, draw_crash_points
+from ftsgd_jax.schedule import TICKS_PER_UNIT, absolute_end_time, make_scheduler, run_rounds
 
 
 # (cluster sizes, scheduler, crash pattern, quorum): every scheduler, every crash pattern,
@@ -29,17 +30,20 @@ CONFIGS = [
 
 @functools.cache
 def batched_runner(sizes: tuple[int, ...], kind: str, pattern: str, rounds: int, wait: bool, quorum: str, **settings):
-    """jit(vmap) of crash draw + ``run_rounds`` over scenario indices; cached per configuration."""
+    """jit(vmap) of crash points + ``run_rounds`` over scenario indices; cached per configuration.
+
+    A run returns (crash points, played rounds) with a leading scenario axis; crashes fall
+    in any of the ``rounds`` rounds (each its own iteration).
+    """
     topology = Topology(sizes)
     scheduler = make_scheduler(kind, topology, **dict(settings))
-    crash_pattern = CrashPattern(pattern)
-    horizon = rounds * nominal_round_time(scheduler.params)
+    window = jnp.asarray(CrashPattern(pattern).window, jnp.float32)
+    per_iteration = np.ones(rounds, np.int32)
 
     def one(key, crashes):
         crash_key, run_key = rng.split(key, 2)
-        crash_time = draw_crash_times(crash_key, topology, crash_pattern, crashes, horizon)
-        draws, outcomes = run_rounds(run_key, topology, scheduler, crash_time, rounds, wait=wait, quorum=quorum)
-        return crash_time, draws, outcomes
+        crash = draw_crash_points(crash_key, topology, pattern, crashes, window, per_iteration)
+        return crash, run_rounds(run_key, topology, scheduler, crash, rounds, wait=wait, quorum=quorum)
 
     batched = jax.jit(jax.vmap(one, in_axes=(0, None)))
 
@@ -49,4 +53,16 @@ def batched_runner(sizes: tuple[int, ...], kind: str, pattern: str, rounds: int,
 
     run.one = jax.jit(one)
     run.topology = topology
+    run.scheduler = scheduler
     return run
+
+
+def heal_of(scheduler) -> float:
+    """The absolute healing time of a scheduler's partition (inf: never)."""
+    until = scheduler.settings["until"]
+    return float(np.round(until * TICKS_PER_UNIT) / TICKS_PER_UNIT) if np.isfinite(until) else float("inf")
+
+
+def absolute(played, scheduler) -> np.ndarray:
+    """A played round's end times as absolute float64 time units, per round."""
+    return absolute_end_time(jax.tree.map(np.asarray, played), heal_of(scheduler))

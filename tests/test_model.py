@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax import rng
 from ftsgd_jax.model import (
+    NEVER,
     CrashPattern,
     Topology,
-    draw_crash_times,
+    draw_crash_points,
     majority_condition,
     quorum_met,
     validate_crash_count,
@@ -61,43 +62,87 @@ def test_any_two_quorums_intersect(sizes, rule, data):
 
 @given(cluster_sizes, st.sampled_from(["weighted", "count"]), st.data())
 def test_majority_condition_matches_a_plain_count(sizes, rule, data):
+    """With every message delivered, the condition is the classic one: the clusters holding a
+    live process satisfy the quorum rule (and someone is alive)."""
     topo = Topology(tuple(sizes))
     crashed = np.array(data.draw(st.lists(st.booleans(), min_size=topo.n, max_size=topo.n)))
-    crash_time = np.where(crashed, 1.0, np.inf).astype(np.float32)
     live_clusters = {c for p, c in enumerate(topo.cluster_of) if not crashed[p]}
     if rule == "weighted":
         expected = sum(topo.cluster_sizes[c] for c in live_clusters) > topo.n / 2
     else:
         expected = len(live_clusters) > topo.m / 2
-    assert bool(majority_condition(jnp.asarray(crash_time), topo, rule)) == expected
+    delivers = jnp.ones((topo.n, topo.n), bool)
+    assert bool(majority_condition(jnp.asarray(~crashed), delivers, topo, rule)) == expected
+
+
+@given(cluster_sizes, st.sampled_from(["weighted", "count"]), st.data())
+def test_majority_condition_asks_every_live_process_for_a_reachable_quorum(sizes, rule, data):
+    """Brute force over processes: each live q must hear (own cluster + live senders reaching q) a quorum."""
+    topo = Topology(tuple(sizes))
+    n = topo.n
+    alive = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    delivers = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=n, max_size=n)))
+    weights = topo.cluster_sizes if rule == "weighted" else [1] * topo.m
+    threshold = n / 2 if rule == "weighted" else topo.m / 2
+
+    def hears_quorum(q):
+        heard = {topo.cluster_of[q]} | {topo.cluster_of[p] for p in range(n) if alive[p] and delivers[p, q]}
+        return sum(weights[c] for c in heard) > threshold
+
+    expected = alive.any() and all(hears_quorum(q) for q in range(n) if alive[q])
+    assert bool(majority_condition(jnp.asarray(alive), jnp.asarray(delivers), topo, rule)) == expected
+
+
+def _points(kind, crashes, rounds=np.ones(50, np.int32), window=(0.0, 1.0), seed=7, topo=Topology((2, 2, 3, 1))):
+    return jax.tree.map(
+        np.asarray, draw_crash_points(rng.seed_key(seed), topo, kind, crashes, jnp.asarray(window, jnp.float32), rounds)
+    )
 
 
 @pytest.mark.parametrize("kind", ["random", "initial", "clusters"])
 @pytest.mark.parametrize("crashes", [0, 1, 3])
-def test_crash_patterns_crash_exactly_the_asked_count(kind, crashes):
+def test_crash_patterns_crash_exactly_the_asked_count_within_the_run(kind, crashes):
     topo = Topology((2, 2, 3, 1))
-    pattern = CrashPattern(kind)
-    times = np.asarray(draw_crash_times(rng.seed_key(7), topo, pattern, crashes, jnp.float32(50.0)))
-    crashed = np.isfinite(times)
+    rounds = np.array([1, 3, 2, 1, 4], np.int32)
+    points = _points(kind, crashes, rounds, topo=topo)
+    crashed = points.round != NEVER
     if kind == "clusters":
         crashed_clusters = set(topo.cluster_of[crashed])
         assert len(crashed_clusters) == crashes
-        for c in crashed_clusters:  # whole clusters, at one time
-            assert crashed[topo.cluster_of == c].all()
-            assert len(set(times[topo.cluster_of == c])) == 1
+        for c in crashed_clusters:  # whole clusters, in one round at one fraction
+            members = topo.cluster_of == c
+            assert crashed[members].all()
+            assert len(set(points.round[members])) == 1 and len(set(points.fraction[members])) == 1
     else:
         assert crashed.sum() == crashes
     if kind == "initial":
-        assert np.all(times[crashed] == 0)
+        assert np.all(points.round[crashed] == 0) and np.all(points.fraction[crashed] < 0)
     else:
-        assert np.all((times[crashed] >= 0) & (times[crashed] <= 50.0))
+        assert np.all((points.round[crashed] >= 0) & (points.round[crashed] < rounds.sum()))
+        assert np.all((points.fraction[crashed] >= 0) & (points.fraction[crashed] < 1))
 
 
-def test_crash_count_is_a_runtime_value():
+def test_crash_iterations_are_uniform_over_the_window():
+    """Over many seeds, crash iterations fill [floor(0.25 T), ceil(0.75 T)) evenly, rounds of the iteration too."""
+    rounds = np.full(40, 3, np.int32)
+    hits = np.concatenate([_points("random", 1, rounds, (0.25, 0.75), seed).round for seed in range(2000)])
+    hits = hits[hits != NEVER]
+    iterations, within = hits // 3, hits % 3
+    assert iterations.min() == 10 and iterations.max() == 29
+    counts = np.bincount(iterations - 10, minlength=20)
+    assert counts.min() > 0.6 * counts.mean()
+    assert np.all(np.bincount(within) > 0.25 * len(within))
+
+
+def test_crash_count_and_window_are_runtime_values():
     topo = Topology((2, 2, 2))
-    draw = jax.jit(lambda key, f: draw_crash_times(key, topo, CrashPattern("random"), f, jnp.float32(10.0)))
-    counts = [int(np.isfinite(draw(rng.seed_key(0), f)).sum()) for f in range(topo.n + 1)]
+    rounds = np.ones(10, np.int32)
+    draw = jax.jit(lambda key, f, w: draw_crash_points(key, topo, "random", f, w, rounds))
+    window = jnp.asarray([0.0, 1.0], jnp.float32)
+    counts = [int((np.asarray(draw(rng.seed_key(0), f, window).round) != NEVER).sum()) for f in range(topo.n + 1)]
     assert counts == list(range(topo.n + 1))
+    late = np.asarray(draw(rng.seed_key(0), 6, jnp.asarray([0.9, 1.0], jnp.float32)).round)
+    assert np.all(late == 9)
     assert draw._cache_size() == 1
 
 
@@ -105,8 +150,8 @@ def test_every_process_can_be_the_one_that_crashes():
     topo = Topology((1, 2, 1))
     seen = set()
     for seed in range(40):
-        times = np.asarray(draw_crash_times(rng.seed_key(seed), topo, CrashPattern("random"), 1, jnp.float32(1.0)))
-        seen.add(int(np.flatnonzero(np.isfinite(times))[0]))
+        points = _points("random", 1, topo=topo, seed=seed)
+        seen.add(int(np.flatnonzero(points.round != NEVER)[0]))
     assert seen == set(range(topo.n))
 
 
