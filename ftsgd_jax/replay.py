@@ -96,7 +96,7 @@ def _same(stored: Any, wanted: Any) -> bool:
 def replay_metrics(config: RunConfig, scenario: int) -> dict[str, np.ndarray]:
     """The metric records of one scenario, run alone: column -> (K,)."""
     sim = engine.simulation(config)
-    inputs = jax.tree.map(lambda a: a[0], sim.inputs(config, np.array([scenario])))
+    inputs = jax.tree.map(lambda a: a[0], engine.scenario_inputs(config, np.array([scenario])))
     out = sim.single(inputs)
     return {name: np.asarray(getattr(out.records, name)) for name in METRIC_COLUMNS}
 
@@ -143,9 +143,11 @@ def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[lis
     spec = config.algorithm
     small = config.objective.dim <= 4
     if spec.kind in ("sc", "nowait", "gen") and rounds == len(schedule.iteration):
-        run, _ = reference.run_algorithm(config, scenario)
+        run, _ = reference.run_algorithm(config, scenario, schedule)
     else:
-        run = reference.simulate(config.topology, schedule.crash_time, draws, wait=spec.kind == "gen", quorum=config.quorum)
+        run = reference.simulate(
+            config.topology, schedule.crash, draws, wait=spec.kind == "gen", quorum=config.quorum, heal=schedule.heal
+        )
     cluster_of = config.topology.cluster_of
     events = []
     for time, step, process, round_index, detail in run.trace:
