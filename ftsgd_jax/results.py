@@ -164,13 +164,11 @@ def read_json(path: Path) -> Any:
         raise ConfigError(str(path), f"cannot read results file: {getattr(error, 'strerror', None) or error}") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def file_mode() -> int:
+    """The mode open() would give a new file: 0o666 less the current umask."""
+    mask = os.umask(0o022)
     os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give: result files honour the umask
+    return 0o666 & ~mask
 
 
 def _temporary(folder: Path) -> Path:
@@ -178,7 +176,7 @@ def _temporary(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
         temporary = Path(handle.name)
-    os.chmod(temporary, FILE_MODE)  # mkstemp makes 0600
+    os.chmod(temporary, file_mode())  # mkstemp makes 0600: result files honour the umask
     return temporary
 
 
@@ -269,9 +267,9 @@ class FolderLock:
 def check_folder(folder: Path, field: str = "--out") -> None:
     """Create ``folder`` (and parents) or raise one line saying why it cannot be used."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(field, f"{folder} exists and is not a folder")
     try:
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(field, f"{folder} exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(field, f"cannot create {folder}: {error.strerror or error}") from None

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -94,3 +95,207 @@ def test_diverging_scenarios_are_counted_and_named(small_config, tmp_path, capsy
     assert summary["nonfinite"]["count"] > 0 and summary["nonfinite"]["scenarios"]
     assert summary["metrics"]["loss_mean"]["nan"] >= summary["nonfinite"]["count"]
     assert "NaN/Inf" in capsys.readouterr().err
+
+
+# -- one line, exit 2, before any work (issue items 9-11, 16) ---------------------------
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """Fail the test if the engine is asked to simulate: refusals come before any work."""
+    from ftsgd_jax import engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the simulation started before the input was checked")
+
+    monkeypatch.setattr(engine, "run", refuse)
+
+
+def _one_line(capsys, fragment: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ftsgd: error: ") and fragment in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (bytes(range(256)), "not UTF-8 text"),
+        ("[run]\n# café\nseed = 1\n".encode("latin-1"), "not UTF-8 text"),
+        (b"[run\nseed = 1", "malformed TOML"),
+    ],
+)
+def test_unreadable_config_files_are_one_line(tmp_path, capsys, no_simulation, content, fragment):
+    path = tmp_path / "c.toml"
+    path.write_bytes(content)
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    _one_line(capsys, fragment)
+    path.rename(tmp_path / "s.toml")
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o")]) == 2
+    _one_line(capsys, fragment)
+
+
+@pytest.mark.parametrize(
+    ("sets", "fragment"),
+    [
+        (['faults.window=["a","b"]'], "faults.window: need a number in [0, 1], got 'a'"),
+        (["faults.window=[true, true]"], "faults.window"),
+        (["algorithm.eps0=inf"], "algorithm.eps0: need a finite number"),
+        (["algorithm.step_offset=inf"], "algorithm.step_offset"),
+        (["run.scenarios=1000000000000"], "run.scenarios: need an integer in [1, 4294967296]"),
+        (["run.iterations=1000000000"], "run.iterations: need an integer in [1, 10000000]"),
+        (["run.iterations=1000000007"], "run.iterations"),
+        (["run=5"], "--set: expected section.key=value"),
+    ],
+)
+def test_bad_values_are_one_line_before_any_work(small_config, tmp_path, capsys, no_simulation, sets, fragment):
+    import time
+
+    started = time.perf_counter()
+    args = [arg for value in sets for arg in ("--set", value)]
+    assert main(["run", str(small_config), "--out", str(tmp_path / "o"), *args]) == 2
+    assert time.perf_counter() - started < 10
+    _one_line(capsys, fragment)
+
+
+def test_bad_output_folders_are_one_line_before_any_work(small_config, tmp_path, capsys, no_simulation):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (a_file, "exists and is not a folder"),
+        (a_file / "below", "cannot create"),
+        (tmp_path / ("x" * 300), "File name too long"),
+        (Path("/proc/ftsgd-results"), "cannot create"),
+    ]
+    for out, fragment in cases:
+        for command in (["run", str(small_config)], ["figures", str(tmp_path)]):
+            assert main([*command, "--out", str(out)]) == 2
+            _one_line(capsys, fragment)
+
+
+def test_sweep_output_folder_that_is_a_file_is_one_line(tmp_path, capsys, no_simulation):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    (tmp_path / "file").write_text("x")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "file")]) == 2
+    _one_line(capsys, "exists and is not a folder")
+
+
+def test_replay_trace_iterations_must_be_positive(small_config, tmp_path, capsys):
+    assert main(["replay", str(tmp_path), "--scenario", "0", "--trace-iterations", "0", "--out", str(tmp_path / "t")]) == 2
+    _one_line(capsys, "--trace-iterations: need an integer >= 1")
+
+
+def test_a_scenario_too_big_for_memory_is_refused_with_the_estimate(tmp_path, capsys, monkeypatch, no_simulation):
+    from ftsgd_jax import devices
+
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 2**30)
+    path = tmp_path / "big.toml"
+    path.write_text("[system]\nclusters = [10000]\n[run]\nscenarios = 2\niterations = 10\nrecord_every = 10\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    line = _one_line(capsys, "system.clusters: one scenario (n = 10000 processes")
+    assert "needs about 11.2 GiB but 4 GiB are free" in line
+
+
+def test_a_huge_sweep_asks_for_yes_with_time_and_size(tmp_path, capsys, no_simulation):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL.replace("scenarios = 16", "scenarios = 4294967296") + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o")]) == 2
+    line = _one_line(capsys, "sweep: about 1.72e+11 scenario-iterations (roughly 6.63 days")
+    assert "of results" in line and "pass --yes to start it anyway" in line
+    assert not (tmp_path / "o" / "spec.json").exists()
+
+
+def test_a_run_whose_results_cannot_fit_in_memory_is_refused(small_config, tmp_path, capsys, monkeypatch, no_simulation):
+    from ftsgd_jax import devices
+
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 2**30)
+    assert main(["run", str(small_config), "--out", str(tmp_path / "o"), "--set", "run.scenarios=10000000", "--yes"]) == 2
+    _one_line(capsys, "run.scenarios: 10000000 scenarios x 4 records need about")
+
+
+def test_numpy_warnings_never_reach_the_user(small_config, tmp_path, capsys):
+    args = ["--set", "algorithm.step=constant", "--set", "algorithm.lr=50.0", "--set", "objective.L=4.0"]
+    assert main(["run", str(small_config), "--out", str(tmp_path / "d"), *args]) == 0
+    assert "Warning" not in capsys.readouterr().err
+
+
+# -- hygiene (items 12-14, 16) ------------------------------------------------------------
+
+
+def test_run_results_are_strict_json_and_honour_the_umask(small_config, tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        assert main(["run", str(small_config), "--out", str(tmp_path / "o"), "--set", "schedule.kind=partition"]) == 0
+    finally:
+        os.umask(previous)
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(), parse_constant=refuse)
+    assert manifest["config"]["schedule"]["until"] == "inf"
+    json.loads((tmp_path / "o" / "summary.json").read_text(), parse_constant=refuse)
+    for name in ("metrics.parquet", "summary.json", "manifest.json"):
+        assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o640
+
+
+def test_progress_in_a_log_file_is_plain_lines_and_counts_only_this_runs_work(monkeypatch):
+    import io
+
+    from ftsgd_jax import cli
+
+    clock = iter([0.0, 1.0, 2.0, 30.0, 31.0, 60.0])
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    log = io.StringIO()
+    progress = cli.Progress("sweep s", stream=log, every=10.0, header="estimate")
+    progress(500, 1000, 0)  # t=1: resumed with half done, nothing new yet
+    progress(600, 1000, 100)  # t=2: too soon for another line
+    progress(700, 1000, 200)  # t=30
+    progress(1000, 1000, 500)  # t=31: the end is always reported
+    text = log.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "estimate" and len(lines) == 4
+    assert "500/1000" in lines[1] and " 0 scenarios/s" in lines[1]
+    assert "700/1000" in lines[2] and " 7 scenarios/s" in lines[2]  # 200 new scenarios in 30 s, not 700
+    assert lines[3].startswith("sweep s: 1000/1000 scenarios (100%)")
+
+
+def test_version_and_plain_help(capsys):
+    from ftsgd_jax import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ftsgd {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "``" not in capsys.readouterr().out
+
+
+def test_every_config_key_is_in_the_readme_table():
+    from pathlib import Path
+
+    from ftsgd_jax.config import DEFAULTS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("| section | keys (default) |"):readme.index("A mistake")]
+    for section, keys in DEFAULTS.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| `[{section}]`"))
+        for key in keys if section not in ("objective", "schedule") else ():
+            assert f"`{key}`" in row, f"{section}.{key} missing from the README's configuration table"
+
+
+def test_figures_says_why_it_drew_nothing(small_config, tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL.replace("scenarios = 16", "scenarios = 4") + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "sweep")]) == 0
+    capsys.readouterr()
+    assert main(["figures", str(tmp_path / "sweep"), "--out", str(tmp_path / "f")]) == 2
+    _one_line(capsys, "nothing to draw: the sweep spec of")
+    assert main(["run", str(small_config), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["figures", str(tmp_path / "run"), "--out", str(tmp_path / "f")]) == 2
+    _one_line(capsys, "holds the results of `ftsgd run`")
