@@ -426,3 +426,43 @@ def test_manifests_are_strict_json_and_files_honour_the_umask(tmp_path):
             assert path.stat().st_mode & 0o777 == 0o644, path
     # and the strings come back as floats where configs are read
     assert results.restore_floats(manifest["points"][0]["config"])["schedule"]["until"] == float("inf")
+
+
+# -- 15. chunk size and reproducibility -------------------------------------------------
+
+
+def _small_config(chunk: int, scenarios: int = 24):
+    import tomllib
+
+    from ftsgd_jax.config import build_config
+
+    return build_config(tomllib.loads(BASE.format(scenarios=scenarios, chunk=chunk, iterations=10)) | {"faults": {"pattern": "random", "crashes": 2}})
+
+
+def test_chunk_size_changes_results_only_within_the_stated_tolerance():
+    """README, Reproducibility: another chunk size may change the last float32 bits, never more
+    than rtol 1e-5 + atol 1e-6; integer and boolean metrics and NaN positions are equal."""
+    from ftsgd_jax import engine
+
+    reference = engine.run(_small_config(24))
+    for chunk in (1, 7, 8):
+        other = engine.run(_small_config(chunk))
+        for name, values in reference.metrics.items():
+            if values.dtype.kind == "f":
+                np.testing.assert_array_equal(np.isnan(values), np.isnan(other.metrics[name]), err_msg=name)
+                np.testing.assert_allclose(other.metrics[name], values, rtol=CHUNK_RTOL, atol=CHUNK_ATOL, err_msg=f"{chunk} {name}")
+            else:
+                np.testing.assert_array_equal(other.metrics[name], values, err_msg=f"{chunk} {name}")
+
+
+def test_a_scenario_does_not_depend_on_its_neighbours_in_the_batch():
+    """Same chunk size: scenarios 4..7 are bit-identical whether batched with 0..3 or 8..11."""
+    from ftsgd_jax import engine
+
+    config = _small_config(8)
+    first = engine.run(config, indices=np.arange(0, 8))
+    second = engine.run(config, indices=np.arange(4, 12))
+    again = engine.run(config, indices=np.arange(0, 8))
+    for name, values in first.metrics.items():
+        np.testing.assert_array_equal(values[4:8], second.metrics[name][0:4], err_msg=name)
+        np.testing.assert_array_equal(values, again.metrics[name], err_msg=name)

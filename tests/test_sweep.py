@@ -173,3 +173,31 @@ def test_figures_command_draws_a_small_sweep_and_refuses_a_missing_folder(tmp_pa
     assert drawn == ["s_error_vs_iteration.pdf", "s_error_vs_iteration.png", "s_faults.pdf", "s_faults.png"]
     assert main(["figures", str(tmp_path / "nothing"), "--out", str(tmp_path / "f2")]) == 2
     assert "no sweep results" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        {"grid": {"faults.crashes": [0, 1]}, "zip": {"faults.crashes": [2, 3]}},
+        {"zip": [{"faults.crashes": [0, 1]}, {"faults.crashes": [2, 3]}]},
+        {"grid": {"run.seed": [1, 2]}, "seeds": 2},
+    ],
+)
+def test_a_key_swept_in_two_places_is_refused(sweep):
+    with pytest.raises(ConfigError, match="swept"):
+        expand(sweep)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "field"),
+    [
+        ({"grid": 5}, "sweep.grid"),
+        ({"zip": 5}, "sweep.zip"),
+        ({"grid": {"faults.crashes": list(range(400)), "schedule.delay_mean": list(range(1, 400))}}, "sweep"),
+        ({"grid": {"faults.crashes": [0]}, "seeds": 10**9}, "sweep.seeds"),
+    ],
+)
+def test_malformed_or_huge_grids_are_one_error(sweep, field):
+    with pytest.raises(ConfigError) as error:
+        expand(sweep)
+    assert error.value.field == field
