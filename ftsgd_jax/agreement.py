@@ -11,9 +11,10 @@ fixed number of steps (``lax.fori_loop``), so a vmapped batch never waits for it
 Halfspace form of the safe area (used throughout). With ``h_f(u)`` the (f+1)-th largest of
 ``u . p`` over the present points (multiset), a point ``x`` has Tukey depth >= f+1 iff
 ``u . x <= h_f(u)`` for every direction ``u``, so
-``Safe_f(V) = {x : u . x <= h_f(u) for all unit u}``. A ``SafePoint.residual`` is the largest
-violation ``max_u (u . x - h_f(u))^+`` over the directions a method uses: 0 means "in the
-safe area" for the exact methods (d <= 2), "in the outer approximation" for general d.
+``Safe_f(V) = {x : u . x <= h_f(u) for all unit u}``. The true depth violation of x,
+``max_u (u . x - h_f(u))^+``, equals ``max over |R| = f of dist(x, conv(V minus R))``; a
+``SafePoint.residual`` is an upper bound of it built from explicit convex combinations of
+those hulls, so residual ~0 certifies x in the safe area (see :func:`safe_area_point`).
 
 The paper's own safe-area procedure is not public (only its abstract is); the methods here
 are a reconstruction (see DESIGN.md §4), and the safe-area contraction factor is a CHOICE
