@@ -58,8 +58,8 @@ class SafePoint(NamedTuple):
     point: (d,) always exactly ``weights @ points`` (a convex combination of present points).
     weights: (k,) convex weights, zero on masked-out points.
     nonempty: whether the safe area is non-empty (see :func:`safe_area_point` for d > 2).
-    residual: ``max_u (u . point - h_f(u))^+`` over the directions used; ``inf`` when fewer
-        than f+1 points are present.
+    residual: an upper bound of the true depth violation ``max_u (u . point - h_f(u))^+``
+        (see :func:`safe_area_point`); ``inf`` when fewer than f+1 points are present.
     """
 
     point: jax.Array
