@@ -299,3 +299,106 @@ def test_figures_says_why_it_drew_nothing(small_config, tmp_path, capsys):
     capsys.readouterr()
     assert main(["figures", str(tmp_path / "run"), "--out", str(tmp_path / "f")]) == 2
     _one_line(capsys, "holds the results of `ftsgd run`")
+
+
+# -- property: random documents and --set values -------------------------------------------
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import math  # noqa: E402
+import tempfile  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ftsgd_jax.config import DEFAULTS  # noqa: E402
+
+TINY = {
+    "system": {"clusters": [2, 1]},
+    "faults": {"pattern": "random", "crashes": 1},
+    "objective": {"kind": "quadratic", "dim": 2},
+    "run": {"iterations": 4, "scenarios": 4, "record_every": 2},
+}
+KEYS = sorted(
+    {f"{section}.{key}" for section, keys in DEFAULTS.items() for key in keys}
+    | {"schedule.delay_mean", "schedule.tail_index", "schedule.until", "objective.x0", "objective.sigma", "objective.mu"}
+    | {"run.bogus", "nosection.key", "system.clusters"}
+)
+SMALL_INTS = st.integers(-3, 9)
+SCALARS = st.one_of(
+    SMALL_INTS,
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.booleans(),
+    st.sampled_from(["auto", "mean", "gen", "sc", "random", "partition", "constant", "x", ""]),
+    st.text(alphabet="abcxyz_.-", max_size=6),
+)
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.lists(st.lists(SMALL_INTS, max_size=2), max_size=2))
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value == math.inf else "-inf" if value == -math.inf else repr(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def toml_document(tables: dict) -> str:
+    lines = []
+    for section, body in tables.items():
+        lines.append(f"[{section}]")
+        lines += [f"{json.dumps(key)} = {toml_value(value)}" for key, value in body.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _call(argv: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def _check_outcome(code: int, err: str, out: Path) -> None:
+    assert "Traceback" not in err and "Warning" not in err, err
+    if code == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ftsgd: error: "), err
+    else:
+        assert code == 0, err
+        assert (out / "manifest.json").is_file() and (out / "metrics.parquet").is_file()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    changes=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=3),
+    sets=st.lists(st.tuples(st.sampled_from(KEYS), st.text(alphabet='abc019.,[]"=- einfa', max_size=8)), max_size=2),
+    sweep=st.one_of(st.none(), st.tuples(st.sampled_from(KEYS), st.lists(VALUES, max_size=3))),
+    garbage=st.one_of(st.none(), st.binary(max_size=40)),
+)
+def test_random_documents_give_one_line_or_a_run(changes, sets, sweep, garbage):
+    """Any TOML document, `--set` value or [sweep] grid: one line and exit 2, or a valid run."""
+    tables = json.loads(json.dumps(TINY))
+    for key, value in changes:
+        section, name = key.split(".", 1)
+        tables.setdefault(section, {})[name] = value
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        config = folder / "c.toml"
+        if garbage is not None:
+            config.write_bytes(garbage)
+        else:
+            config.write_text(toml_document(tables))
+        overrides = [arg for key, text in sets for arg in ("--set", f"{key}={text}")]
+        code, err = _call(["run", str(config), "--out", str(folder / "run"), *overrides])
+        _check_outcome(code, err, folder / "run")
+        if sweep is not None and garbage is None:
+            key, values = sweep
+            tables["sweep"] = {"grid": {key: values}}
+            config.write_text(toml_document({k: v for k, v in tables.items() if k != "sweep"}) + "[sweep.grid]\n"
+                              + f"{json.dumps(key)} = {toml_value(values)}\n")
+            code, err = _call(["sweep", str(config), "--out", str(folder / "sweep")])
+            _check_outcome(code, err, folder / "sweep")
