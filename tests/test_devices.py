@@ -60,3 +60,40 @@ def test_asking_for_an_absent_device_kind_names_the_present_ones():
         select_devices("tpu")
     with pytest.raises(ConfigError, match="run.device"):
         build_config({"run": {"device": "quantum"}})
+
+
+def test_a_scenario_bigger_than_half_the_free_memory_is_refused_with_the_estimate(monkeypatch):
+    from ftsgd_jax import devices
+
+    config = build_config({"system": {"clusters": [10000]}, "run": {"scenarios": 2, "iterations": 10, "record_every": 10}})
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 2**30)
+    with pytest.raises(ConfigError, match=r"system.clusters: one scenario .* needs about 11.2 GiB but 4 GiB are free"):
+        devices.chunk_size(config)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 64 * 2**30)
+    assert devices.chunk_size(config) == 1  # fits: a chunk of one, said by the estimate
+
+
+def test_auto_chunks_follow_the_free_memory_and_stay_a_multiple_of_the_device_count(monkeypatch):
+    from ftsgd_jax import devices
+
+    config = build_config({"run": {"scenarios": 1000}})
+    per = devices.bytes_per_scenario(config)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 37 * per)
+    assert devices.chunk_size(config) == 37 and devices.fitting_chunk(config) == 37
+    monkeypatch.setattr(devices, "select_devices", lambda kind="auto", field="run.device": [None] * 4)
+    assert devices.chunk_size(config) == 40
+
+
+def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
+    from ftsgd_jax import devices
+    from ftsgd_jax.sweep import chunk_plan
+
+    config = build_config({"run": {"scenarios": 1000}})
+    per = devices.bytes_per_scenario(config)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 50 * per)
+    assert chunk_plan(config, tmp_path) == 50
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 80 * per)
+    assert chunk_plan(config, tmp_path) == 50  # the first run's plan
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 20 * per)
+    assert chunk_plan(config, tmp_path) == 20  # no longer fits: smaller, and stored
+    assert json.loads((tmp_path / "plan.json").read_text()) == {"chunk": 20}
