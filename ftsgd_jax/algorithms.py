@@ -156,7 +156,7 @@ class State(NamedTuple):
     rounds: jax.Array  # int32: agreement rounds of the last iteration
     contraction_max: jax.Array  # worst diameter ratio of the last iteration's agreement rounds
     contraction_mean: jax.Array  # their mean ratio
-    safe_residual: jax.Array  # worst safe-area residual since the last record (NaN: none)
+    safe_residual: jax.Array  # worst safe-area residual of a point not fallen back, since the last record (NaN: none)
     fallbacks: jax.Array  # int32: safe-area centroid fallbacks since the last record
 
 
@@ -261,7 +261,8 @@ def gen_iteration(plan: Plan, scenario: Scenario, state: State, t: jax.Array) ->
         measured = active & jnp.isfinite(ratio)
         worst = jnp.where(measured, jnp.fmax(worst, ratio), worst)
         total = total + jnp.where(measured, jnp.stack([ratio, 1.0]), 0.0)
-        residual = jnp.fmax(residual, jnp.max(jnp.where(counted, step.residual, jnp.nan)))
+        certified = counted & ~step.fallback
+        residual = jnp.fmax(residual, jnp.max(jnp.where(certified, step.residual, jnp.nan)))
         fallbacks = fallbacks + jnp.sum(counted & step.fallback).astype(jnp.int32)
         return (values, timeline, finished, smallest, worst, total, residual, fallbacks), None
 

@@ -28,7 +28,7 @@ class Record(NamedTuple):
     rounds_capped: jax.Array  # iterations since the last record whose auto rounds hit max_rounds
     contraction_max: jax.Array  # worst per-round diameter ratio of the last iteration
     contraction_mean: jax.Array  # mean per-round diameter ratio of the last iteration
-    safe_residual_max: jax.Array  # worst safe-area depth residual since the last record
+    safe_residual_max: jax.Array  # worst depth residual of a safe-area point (fallbacks aside) since the last record
     safe_fallbacks: jax.Array  # safe-area centroid fallbacks (process-rounds) since the last record
     crashed: jax.Array  # processes that have reached their crash point
     blocked: jax.Array  # processes waiting forever (not crashed)

@@ -86,11 +86,10 @@ def test_gen_keeps_disagreement_below_eps_t_every_iteration():
         run={"iterations": 30, "scenarios": 256, "record_every": 1},
     )
     from ftsgd_jax import algorithms
-    import jax
 
     result = engine.run(cfg)
-    alphas = np.asarray(jax.vmap(algorithms.step_size(cfg))(np.arange(cfg.run.iterations)))
-    eps = algorithms.eps_schedule(cfg, alphas)
+    alphas = algorithms.step_sizes(cfg.algorithm, cfg.objective, cfg.run.iterations)
+    eps = algorithms.eps_schedule(cfg.algorithm, alphas)
     dis = result.metrics["disagreement"]
     assert np.all((dis <= eps[None, :] * (1 + 1e-5)) | np.isnan(dis))
     assert np.all(result.metrics["rounds"] == result.rounds_per_iteration[None, :])
@@ -147,8 +146,14 @@ def test_with_a_majority_group_gen_agrees():
             "objective": {"kind": "double_well", "dim": 1, "x0": 0.0},
             "schedule": {"kind": "straggler"},
         },
+        {
+            "algorithm": {"kind": "gen", "rounds": 64},
+            "faults": {"pattern": "random", "crashes": 1},
+            "run": {"iterations": 3, "scenarios": 4, "record_every": 3},
+        },
+        {"algorithm": {"kind": "gen", "rounds": 2}, "schedule": {"kind": "partition", "until": 40.0}},
     ],
-    ids=["sc-random", "sc-heavy_tail", "gen-mean", "gen-midpoint"],
+    ids=["sc-random", "sc-heavy_tail", "gen-mean", "gen-midpoint", "gen-64-rounds", "gen-partition-heals"],
 )
 def test_engine_equals_the_reference_driven_step_by_step(overrides):
     sections = {"system": {"clusters": [2, 1, 2]}, "run": {"iterations": 6, "scenarios": 4, "record_every": 6}}
@@ -156,12 +161,13 @@ def test_engine_equals_the_reference_driven_step_by_step(overrides):
         sections[name] = values
     cfg = config(**sections)
     sim = engine.simulation(cfg)
-    out = sim.batched(sim.inputs(cfg, np.arange(4)))
+    out = sim.batched(engine.scenario_inputs(cfg, np.arange(4)))
     for index in range(4):
         ref, x_ref = run_algorithm(cfg, index)
         live = np.asarray(out.final.live[index])
         np.testing.assert_array_equal(live, ref.finished[-1])
         np.testing.assert_allclose(np.asarray(out.final.x[index])[live], x_ref[live], rtol=2e-5, atol=2e-6)
+        np.testing.assert_array_equal(np.asarray(out.final.timeline.crashed[index]), np.isfinite(ref.crash_time) | (ref.crash_time == -np.inf))
 
 
 @pytest.mark.parametrize(("rule", "factor"), [("mean", 1 - 1 / 6), ("midpoint", 0.5)])
@@ -180,13 +186,14 @@ def test_every_agreement_round_contracts_by_the_proven_factor(rule, factor):
     assert measured.size > 1000 and measured.max() <= factor + 1e-3  # float32 rounding of the two diameters
 
 
-def test_crash_counts_and_seeds_reuse_one_compiled_program():
+def test_crash_counts_windows_schedules_and_seeds_reuse_one_compiled_program():
     first = config(faults={"pattern": "random", "crashes": 1}, run={"scenarios": 8, "iterations": 10})
     sim = engine.simulation(first)
+    assert not hasattr(sim, "config")  # built from the static part alone: nothing run-time to read stale
     traces = sim.traces
-    for crashes, seed, delay in [(0, 1, 0.5), (5, 2, 2.0), (7, 3, 1.0)]:
+    for crashes, seed, delay, window in [(0, 1, 0.5, [0, 1]), (5, 2, 2.0, [0.5, 1]), (7, 3, 1.0, [0, 0.1])]:
         cfg = config(
-            faults={"pattern": "random", "crashes": crashes},
+            faults={"pattern": "random", "crashes": crashes, "window": window},
             schedule={"delay_mean": delay},
             run={"scenarios": 8, "iterations": 10, "seed": seed},
         )
@@ -196,8 +203,8 @@ def test_crash_counts_and_seeds_reuse_one_compiled_program():
 
 
 def test_a_chunk_that_cannot_fit_memory_says_the_estimate():
-    cfg = config(run={"chunk": 10**9, "scenarios": 10**9})
-    with pytest.raises(ConfigError, match=r"run.chunk: 1000000000 scenarios need about [\d.]+ GiB but [\d.]+ GiB are free"):
+    cfg = config(system={"clusters": [64]}, run={"chunk": 2**20, "scenarios": 2**20})
+    with pytest.raises(ConfigError, match=r"run.chunk: 1048576 scenarios need about [\d.]+ GiB but [\d.]+ GiB are free"):
         devices.chunk_size(cfg)
 
 
@@ -206,3 +213,141 @@ def test_automatic_chunks_bound_memory_whatever_the_scenario_count():
     assert devices.chunk_size(small) == 100
     assert devices.chunk_size(huge) <= devices.DEFAULT_CHUNK
     assert devices.chunk_size(huge) * devices.bytes_per_scenario(huge) < devices.available_memory_bytes()
+
+
+# ---- results that never silently lie: crash placement, exact time, honest columns
+
+
+def test_random_crashes_all_happen_within_the_run():
+    cfg = config(
+        system={"clusters": [4, 4, 4, 4]},
+        faults={"pattern": "random", "crashes": 3},
+        run={"iterations": 400, "scenarios": 64, "record_every": 400},
+    )
+    assert np.all(engine.run(cfg).metrics["crashed"][:, -1] == 3)
+
+
+def test_cluster_crashes_all_happen_within_the_run():
+    cfg = config(
+        system={"clusters": [4, 4, 4, 4]},
+        faults={"pattern": "clusters", "crashes": 1},
+        run={"iterations": 400, "scenarios": 64, "record_every": 400},
+    )
+    assert np.all(engine.run(cfg).metrics["crashed"][:, -1] == 4)
+
+
+def test_crashes_fall_in_the_window_of_iterations():
+    cfg = config(faults={"pattern": "random", "crashes": 2, "window": [0.5, 1.0]}, run={"iterations": 20, "record_every": 1})
+    crashed = engine.run(cfg).metrics["crashed"]
+    assert np.all(crashed[:, :9] == 0) and np.all(crashed[:, -1] == 2)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [{"kind": "partition", "groups": [[0, 1], [2, 3]]}, {"kind": "self_only"}, {"kind": "partition", "groups": [[0, 1, 2], [3]]}],
+    ids=["partition-no-majority-side", "self_only", "partition-majority-side"],
+)
+def test_majority_column_says_when_gen_blocks_row_by_row(schedule):
+    cfg = config(schedule=schedule, algorithm={"kind": "gen", "rounds": 2}, run={"iterations": 4, "record_every": 1})
+    result = engine.run(cfg)
+    blocked = result.metrics["blocked"] > 0
+    np.testing.assert_array_equal(result.metrics["majority"], ~blocked)
+    assert blocked.all()
+
+
+def test_majority_column_with_mid_run_crashes_never_contradicts_blocking():
+    """Blocked rows never claim the condition; the condition fails only after the crash that
+    broke it, and gen blocks from the next round on (every row where the crash is not in the
+    record's last iteration)."""
+    cfg = config(
+        system={"clusters": [3, 1, 1, 2]},
+        faults={"pattern": "clusters", "crashes": 2},
+        algorithm={"kind": "gen", "rounds": 2},
+        run={"iterations": 12, "record_every": 2, "scenarios": 128},
+    )
+    result = engine.run(cfg)
+    blocked, majority = result.metrics["blocked"] > 0, result.metrics["majority"]
+    assert not np.any(blocked & majority)
+    lag = ~majority[:, :-1] & ~blocked[:, :-1]  # not yet blocked: must be blocked one record later
+    assert np.all(blocked[:, 1:][lag])
+    assert (~majority).any() and majority.any()
+
+
+def test_minibatch_counts_as_crashed_only_processes_whose_crash_came():
+    cfg = config(
+        system={"clusters": [4, 4, 4, 4]},
+        faults={"pattern": "random", "crashes": 3},
+        algorithm={"kind": "minibatch"},
+        run={"iterations": 20, "record_every": 1, "scenarios": 256},
+    )
+    result = engine.run(cfg)
+    crashed, blocked = result.metrics["crashed"][:, -1], result.metrics["blocked"][:, -1]
+    assert np.all(crashed + blocked == 16)
+    assert np.all(crashed >= 1) and crashed.mean() < 1.5  # the first crash blocks the others before theirs
+
+
+def test_auto_rounds_say_where_they_were_capped():
+    cfg = config(
+        system={"clusters": [8, 8, 8, 8]},
+        algorithm={"kind": "gen", "rounds": "auto", "max_rounds": 8},
+        run={"iterations": 10, "record_every": 5, "scenarios": 4},
+    )
+    result = engine.run(cfg)
+    assert np.all(result.rounds_needed > 8) and np.all(result.rounds_per_iteration == 8)
+    assert np.all(result.metrics["rounds_capped"] == 5)
+    uncapped = engine.run(config(algorithm={"kind": "gen", "rounds": 2}, run={"iterations": 10, "scenarios": 4}))
+    assert np.all(uncapped.metrics["rounds_capped"] == 0)
+
+
+def test_safe_area_runs_record_their_residual_and_fallbacks():
+    cfg = config(
+        system={"clusters": [2, 2, 2, 2]},
+        objective={"kind": "quadratic", "dim": 3},
+        algorithm={"kind": "gen", "rule": "safe_area", "rounds": 2},
+        run={"iterations": 4, "record_every": 2, "scenarios": 8},
+    )
+    metrics = engine.run(cfg).metrics
+    residual = metrics["safe_residual_max"]
+    assert np.isfinite(residual).any() and np.all(residual[np.isfinite(residual)] <= 1e-5)
+    assert metrics["safe_fallbacks"].sum() > 0  # views of fewer than (d + 1) f + 1 = 5 points have no safe area
+    mean_cfg = config(algorithm={"kind": "gen", "rounds": 2}, run={"iterations": 4, "scenarios": 4, "record_every": 2})
+    mean = engine.run(mean_cfg).metrics
+    assert np.all(np.isnan(mean["safe_residual_max"])) and np.all(mean["safe_fallbacks"] == 0)
+
+
+def test_time_span_is_recorded_and_stays_in_the_exact_range():
+    cfg = config(run={"iterations": 40, "scenarios": 16, "record_every": 10})
+    span = engine.run(cfg).metrics["time_span"]
+    assert np.all((span > 0) & (span < 100)) and np.all(np.diff(span, axis=1) >= 0)
+
+
+def test_leaving_the_exact_range_stops_the_run_for_every_point_that_shares_a_program():
+    """A point whose time stamps would leave float32's exact range stops with a one-line error,
+    even when an earlier point of the same compiled program was fine (no stale check)."""
+    base = {
+        "system": {"clusters": [2, 2, 2, 2]},
+        "algorithm": {"kind": "gen", "rounds": 1},
+        "run": {"iterations": 4, "scenarios": 4, "record_every": 4},
+    }
+    fine = config(schedule={"kind": "partition", "groups": [[0, 1, 2], [3]], "until": 50.0}, **base)
+    far = config(schedule={"kind": "partition", "groups": [[0, 1, 2], [3]], "until": 6e5}, **base)
+    assert engine.simulation(fine) is engine.simulation(far)
+    assert np.all(engine.run(fine).metrics["time_span"] < 100)
+    with pytest.raises(ConfigError, match=r"schedule.until: scenario 0 .* beyond the exact range of time stamps \(524288"):
+        engine.run(far)
+
+
+def test_a_straggler_that_must_drift_out_of_range_is_refused_before_any_work():
+    cfg = config(
+        schedule={"kind": "straggler", "slowdown": 100.0},
+        run={"iterations": 10_000, "scenarios": 4, "record_every": 10_000},
+    )
+    with pytest.raises(ConfigError, match=r"schedule.slowdown: stragglers drift about 9.9e\+05 time units"):
+        engine.check_exact_time(cfg)
+
+
+def test_a_held_back_message_beyond_the_exact_range_is_refused_where_gen_may_wait_for_it():
+    cfg = config(schedule={"kind": "adversarial", "late": 1e6}, algorithm={"kind": "gen"})
+    with pytest.raises(ConfigError, match="schedule.late: 1e\\+06 exceeds the exact range"):
+        engine.check_exact_time(cfg)
+    engine.check_exact_time(config(schedule={"kind": "adversarial", "late": 1e6}))  # sc never waits for it
