@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from unittest import mock
 
 from ftsgd_jax.errors import ConfigError, choice
 
@@ -246,14 +245,14 @@ def bench_engine(
 
     config = bench_config(algorithm, n, d, scenarios, iterations, rule, rounds, seed)
     row = _engine_row(config, repeats)
-    sim = engine.Simulation(config)  # a fresh simulator: its compile time is not cached
+    sim = engine.Simulation(engine.static_part(config))  # a fresh simulator: its compile time is not cached
     chunk = devices.chunk_size(config)
     indices = np.arange(scenarios)
     batches = []
     for begin in range(0, scenarios, chunk):
         part = indices[begin : begin + chunk]
         padded = np.concatenate([part, np.full(chunk - len(part), part[-1])])
-        batches.append(jax.block_until_ready(sim.inputs(config, padded)))
+        batches.append(jax.block_until_ready(engine.scenario_inputs(config, padded)))
     program = sim.compiled(batches[0])
     row["chunk"] = chunk
     row["compile_seconds"] = sim.compile_seconds
@@ -336,30 +335,19 @@ def bench_reference(
     from ftsgd_jax import engine, reference
 
     base = max(1, iterations // 5) if baseline_iterations is None else int(baseline_iterations)
-    rebuild = engine.scenario_schedule
-    spent = [0.0]
-
-    def timed_rebuild(*args, **kwargs):
-        begun = time.perf_counter()
-        try:
-            return rebuild(*args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - begun
 
     def event_loops(steps: int) -> tuple[list[float], list[float]]:
-        """(seconds of each call, seconds of each call minus its schedule rebuild)."""
+        """(seconds of each call, seconds of each call's event loop, its schedule rebuilt apart)."""
         config = bench_config(algorithm, n, d, scenarios_sample, steps, "mean", rounds)
-        rebuild(config, 0)  # build the shared simulator of this configuration first
+        engine.scenario_schedule(config, 0)  # build the shared simulator of this configuration first
         calls, loops = [], []
-        # run_algorithm looks engine.scenario_schedule up at call time: a timing wrapper,
-        # put back afterwards, splits the rebuild's time from the event loop's
-        with mock.patch.object(engine, "scenario_schedule", timed_rebuild):
-            for index in range(scenarios_sample):
-                spent[0] = 0.0
-                started = time.perf_counter()
-                reference.run_algorithm(config, index)
-                calls.append(time.perf_counter() - started)
-                loops.append(max(calls[-1] - spent[0], 1e-9))
+        for index in range(scenarios_sample):
+            started = time.perf_counter()
+            schedule = engine.scenario_schedule(config, index)
+            rebuilt = time.perf_counter()
+            reference.run_algorithm(config, index, schedule)
+            calls.append(time.perf_counter() - started)
+            loops.append(max(calls[-1] - (rebuilt - started), 1e-9))
         return calls, loops
 
     calls, loops = event_loops(iterations)
@@ -561,22 +549,29 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     keys included), ``averaging_sc`` (``agreement.view_mean``, the sc update),
     ``agreement_mean`` (``apply_rule('mean')``, the gen update), ``agreement_safe_area_d2``
     (``apply_rule('safe_area')`` in d = 2, f = 1), ``record`` (``metrics.record``, once per
-    record), and the fused ``sc_iteration`` / ``gen_round`` (draws + views + gradients
-    (sc) + rule in one program). A standalone part also writes its outputs to memory,
-    which the fused engine often avoids: the parts need not add up to the fused time.
+    record), and the fused ``sc_iteration`` / ``gen_iteration`` (the engine's own steps,
+    ``algorithms.ALGORITHMS[...].iteration``, with everything they do). A standalone part
+    also writes its outputs to memory, which the fused engine often avoids: the parts need
+    not add up to the fused time.
     """
     import jax
     import jax.numpy as jnp
 
-    from ftsgd_jax import agreement, metrics, rng
-    from ftsgd_jax.engine import EngineState, gradient_key
-    from ftsgd_jax.model import Topology
-    from ftsgd_jax.objectives import make_objective
-    from ftsgd_jax.schedule import ScenarioDraws, draw_round, make_scheduler, resolve_round
+    from ftsgd_jax import agreement, algorithms, engine, metrics, rng
+    from ftsgd_jax.schedule import ScenarioDraws, draw_round, resolve_round
 
-    topology = Topology(tuple(clusters_for(n)))
-    scheduler = make_scheduler("random", topology)
-    objective = make_objective({"kind": "quadratic", "dim": d, "sigma": 1.0})
+    def setup(algorithm: str):
+        """The engine's plan and per-scenario setup of a bench configuration, batched."""
+        config = bench_config(algorithm, n, d, scenarios, 1, "mean", 3)
+        static = engine.static_part(config)
+        plan = engine.make_plan(static)
+        inputs = engine.scenario_inputs(config, np.arange(scenarios))
+        scenario = jax.vmap(lambda i: engine.scenario_setup(static, plan, i))(inputs)
+        return config, plan, scenario
+
+    config, sc_plan, sc_scenario = setup("sc")
+    _, gen_plan, gen_scenario = setup("gen")
+    topology, objective, scheduler = config.topology, config.objective, config.scheduler
     fixtures = ScenarioDraws(slow=jnp.zeros((n,), bool))
     quorum = "weighted"
     keys = jax.vmap(lambda i: rng.fold_in(rng.seed_key(0), i))(jnp.arange(scenarios, dtype=jnp.uint32))
@@ -595,33 +590,18 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
         return outcome.view, outcome.end_time, outcome.finished
 
     def gradients_of(xs, key):
-        point_keys = jax.vmap(lambda p: gradient_key(key, 0, p))(jnp.arange(n))
+        point_keys = jax.vmap(lambda p: algorithms.gradient_key(key, 0, p))(jnp.arange(n))
         return xs - alpha * jax.vmap(objective.stochastic_grad)(xs, point_keys)
 
-    def sc_iteration(key, xs, clk, kappa):
-        k_round, k_grad = rng.split(key, 2)
-        y = gradients_of(xs, k_grad)
-        view, end, finished = views_of(draws_of(k_round), clk, kappa, False)
-        return jnp.where(finished[:, None], agreement.view_mean(y, view), xs), end
+    def iteration_of(plan):
+        step = algorithms.ALGORITHMS[plan.spec.kind].iteration
+        return lambda scenario, state: step(plan, scenario, state, jnp.int32(0)).x
 
-    def gen_round(key, values, clk, kappa):
-        view, end, finished = views_of(draws_of(key), clk, kappa, True)
-        agreed = agreement.apply_rule("mean", values, view)
-        return jnp.where(finished[:, None], agreed, values), end
+    start = jax.vmap(lambda _: algorithms.initial_state(sc_plan))(jnp.arange(scenarios))
 
     def record_of(xs):
-        # the engine's state with every process live, built by field name so that added
-        # state fields (zeros) do not break the benchmark
-        known = {
-            "x": xs,
-            "clock": jnp.zeros((n,), jnp.float32),
-            "live": jnp.ones((n,), bool),
-            "blocked": jnp.zeros((n,), bool),
-            "view_size": jnp.full((n,), n, jnp.int32),
-            "rounds": jnp.int32(1),
-        }
-        state = EngineState(**{name: known.get(name, jnp.float32(0)) for name in EngineState._fields})
-        return metrics.record(objective, state, jnp.bool_(True))
+        state = algorithms.initial_state(sc_plan)._replace(x=xs, view_size=jnp.full((n,), n, jnp.int32))
+        return metrics.record(objective, state, jnp.bool_(True), jnp.int32(0))
 
     batched = {
         "draws": (jax.jit(jax.vmap(draws_of)), (keys,)),
@@ -636,8 +616,8 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     batched["averaging_sc"] = (jax.jit(jax.vmap(agreement.view_mean)), (values, view_gen))
     batched["agreement_mean"] = (jax.jit(jax.vmap(lambda v, w: agreement.apply_rule("mean", v, w))), (values, view_gen))
     batched["record"] = (jax.jit(jax.vmap(record_of)), (values,))
-    batched["sc_iteration"] = (jax.jit(jax.vmap(sc_iteration)), (keys, x, clock, crash))
-    batched["gen_round"] = (jax.jit(jax.vmap(gen_round)), (keys, values, clock, crash))
+    batched["sc_iteration"] = (jax.jit(jax.vmap(iteration_of(sc_plan))), (sc_scenario, start))
+    batched["gen_iteration"] = (jax.jit(jax.vmap(iteration_of(gen_plan))), (gen_scenario, start))
     small = min(scenarios, safe_area_scenarios)
     points = jax.random.normal(jax.random.PRNGKey(2), (small, n, 2))
     safe = jax.jit(jax.vmap(lambda v, w: agreement.apply_rule("safe_area", v, w, 1)))
@@ -654,7 +634,7 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
         "agreement_safe_area_d2": "scenario-round",
         "record": "scenario-record",
         "sc_iteration": "scenario-iteration",
-        "gen_round": "scenario-round",
+        "gen_iteration": "scenario-iteration",
     }
     failed: dict[str, str] = {}
     for name, (fn, args) in [*batched.items(), ("agreement_safe_area_d2", (safe, (points, view_gen[:small])))]:
