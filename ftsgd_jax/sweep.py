@@ -354,13 +354,12 @@ def run_sweep(
         _prepare(out, sweep, resume, force)
         total = sum(cfg.run.scenarios for cfg in sweep.configs)
         sizes = [chunk_plan(config, _point_dir(out, ident)) for ident, config in zip(sweep.ids, sweep.configs)]
-        done = fresh = chunks_run = 0
+        finished = [finished_ranges(_point_dir(out, ident)) for ident in sweep.ids]
+        done = sum(end - begin for point in finished for begin, end, _ in point)  # by earlier runs
+        fresh = chunks_run = 0
         timings = []
         for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
-            folder = _point_dir(out, ident)
-            finished = finished_ranges(folder)
-            done += sum(end - begin for begin, end, _ in finished)
-            missing = missing_ranges(finished, config.run.scenarios)
+            missing = missing_ranges(finished[index], config.run.scenarios)
             if not missing:
                 continue
             size = sizes[index]
