@@ -89,12 +89,7 @@ class RoundPlan(NamedTuple):
     """Agreement rounds per iteration: what runs, and what the theory asked for."""
 
     rounds: np.ndarray  # (T,) int32 rounds that run (>= 1)
-    needed: np.ndarray  # (T,) int64 rounds the proven factor needs to reach eps_t (= rounds unless auto)
-
-    @property
-    def capped(self) -> np.ndarray:
-        """(T,) bool: ``auto`` needed more than ``max_rounds``, so eps_t is not guaranteed there."""
-        return self.needed > self.rounds
+    needed: np.ndarray  # (T,) int64 rounds the proven factor needs to reach eps_t (more than rounds where capped)
 
 
 def rounds_schedule(spec: Any, objective: Objective, topology: Topology, iterations: int) -> RoundPlan:
@@ -127,7 +122,8 @@ class Plan:
     objective: Objective
     spec: Any  # config.AlgorithmSpec
     alphas: np.ndarray  # (T,) float32
-    rounds: np.ndarray  # (T,) int32
+    rounds: np.ndarray  # (T,) int32 rounds that run
+    rounds_needed: np.ndarray  # (T,) rounds the proven factor asked for (more than ``rounds`` where capped)
     first_round: np.ndarray  # (T,) int32: global index of each iteration's first round
     track_contraction: bool
 

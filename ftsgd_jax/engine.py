@@ -52,6 +52,7 @@ from ftsgd_jax.schedule import (
     draw_scenario,
     eventually_delivers,
     round_key,
+    searched_crash_points,
 )
 
 
@@ -133,6 +134,7 @@ def make_plan(static: Static) -> Plan:
         spec=spec,
         alphas=algorithms.step_sizes(spec, static.objective, static.iterations),
         rounds=plan.rounds,
+        rounds_needed=plan.needed,
         first_round=first_round,
         track_contraction=static.track_contraction,
     )
@@ -143,6 +145,8 @@ def scenario_setup(static: Static, plan: Plan, inputs: ScenarioInputs) -> Scenar
     scheduler = Scheduler(static.scheduler_kind, inputs.schedule, {})
     k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
     crash = draw_crash_points(k_crash, static.topology, static.crash_kind, inputs.crashes, inputs.window, plan.rounds)
+    if static.scheduler_kind == "searched":  # the genome places the crashes, within the same budget and window
+        crash = searched_crash_points(inputs.schedule, static.topology, inputs.crashes, inputs.window, plan.rounds)
     fixtures = draw_scenario(k_scenario, static.topology, scheduler)
     return Scenario(scheduler, fixtures, crash, k_rounds, k_grad)
 
@@ -177,10 +181,8 @@ class Simulation:
     def __init__(self, static: Static):
         self.static = static
         self.plan = make_plan(static)
-        rounds = algorithms.rounds_schedule(static.algorithm, static.objective, static.topology, static.iterations)
-        self.rounds_needed = rounds.needed
-        blocks = rounds.capped.reshape(-1, static.record_every)
-        self.capped_per_record = blocks.sum(axis=1).astype(np.int32)
+        capped = self.plan.rounds_needed > self.plan.rounds
+        self.capped_per_record = capped.reshape(-1, static.record_every).sum(axis=1).astype(np.int32)
         self.traces = 0
         self.batched = jax.jit(jax.vmap(self.simulate_one))
         self.single = jax.jit(self.simulate_one)
@@ -269,6 +271,7 @@ _SPAN_FIELDS = {
     "partition": ("schedule.until", "a healing time closer to the run, or inf"),
     "adversarial": ("schedule.late", "a smaller value"),
     "heavy_tail": ("schedule.tail_index", "a larger tail index or a smaller delay_mean"),
+    "searched": ("schedule.spread", "a smaller spread or fewer iterations"),
 }
 
 
@@ -330,7 +333,7 @@ def run(
         metrics,
         sim.record_times,
         sim.plan.rounds,
-        sim.rounds_needed,
+        sim.plan.rounds_needed,
         sim.compile_seconds - compile_before,
         run_seconds,
         chunk,
