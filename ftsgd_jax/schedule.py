@@ -50,7 +50,7 @@ import numpy as np
 
 from ftsgd_jax import rng
 from ftsgd_jax.errors import ConfigError, choice, closest
-from ftsgd_jax.model import CrashPoints, Topology, quorum_threshold, quorum_weights
+from ftsgd_jax.model import NEVER, CrashPoints, Topology, quorum_threshold, quorum_weights
 
 TICKS_PER_UNIT = 32
 EXACT_TICKS = 2**24  # float32 holds every integer tick count below this exactly
@@ -69,7 +69,7 @@ SMALLEST_MEAN = {
     "delay_mean": 3 / TICKS_PER_UNIT,
 }
 
-SCHEDULERS = ("sync", "random", "heavy_tail", "straggler", "partition", "self_only", "adversarial")
+SCHEDULERS = ("sync", "random", "heavy_tail", "straggler", "partition", "self_only", "adversarial", "searched")
 
 # Time unit: the mean local computation of one round. Every default below is in it.
 SCHEDULE_DEFAULTS: dict[str, Any] = {
@@ -83,7 +83,12 @@ SCHEDULE_DEFAULTS: dict[str, Any] = {
     "groups": None,  # partition: lists of cluster ids; default: first half vs rest
     "until": math.inf,  # partition: time at which the cut heals
     "late": 1.0e5,  # adversarial: delay of the messages it holds back
+    "spread": 8.0,  # searched: every duration lies in [0, spread x its mean] (a computation: from one tick)
+    "genome": None,  # searched: the schedule's parameters, genome_size(n) reals (None: all 0, mid-range)
 }
+
+LARGEST_SPREAD = 1000.0
+LARGEST_GENE = 1.0e6
 
 
 @jax.tree_util.register_dataclass
@@ -103,6 +108,8 @@ class ScheduleParams:
     until_epoch: jax.Array  # int32: the healing time in ticks is until_epoch * EPOCH_TICKS + until_tick
     until_tick: jax.Array  # int32
     late: jax.Array
+    spread: jax.Array  # searched: durations range over [0, spread x mean]
+    genome: jax.Array  # searched: (genome_size(n),) float32; (0,) for every other scheduler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +150,9 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
     stragglers = resolved["stragglers"]
     if isinstance(stragglers, bool) or not isinstance(stragglers, int) or not 0 <= stragglers <= topology.n:
         raise ConfigError("schedule.stragglers", f"need an integer in [0, {topology.n}], got {stragglers!r}")
+    _number("schedule.spread", resolved["spread"], low=1.0, high=LARGEST_SPREAD)
+    genome = _genome(resolved["genome"], kind, topology)
+    resolved["genome"] = None if resolved["genome"] is None else genome.tolist()
     group_of = _cluster_groups(resolved["groups"], topology)
     resolved["groups"] = [np.flatnonzero(group_of == g).tolist() for g in (0, 1)]
     heals = math.isfinite(until)
@@ -160,8 +170,33 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
         until_epoch=jnp.int32(until_ticks // EPOCH_TICKS),
         until_tick=jnp.int32(until_ticks % EPOCH_TICKS),
         late=jnp.float32(resolved["late"]),
+        spread=jnp.float32(resolved["spread"]),
+        genome=jnp.asarray(genome, jnp.float32),
     )
     return Scheduler(kind, params, resolved)
+
+
+def _genome(value: Any, kind: str, topology: Topology) -> np.ndarray:
+    """The searched scheduler's genome as float32 (zeros when None); (0,) for other kinds."""
+    size = genome_size(topology.n)
+    if kind != "searched":
+        if value is not None:
+            raise ConfigError("schedule.genome", f"only the 'searched' scheduler takes a genome (kind is {kind!r})")
+        return np.zeros((0,), np.float32)
+    if value is None:
+        return np.zeros((size,), np.float32)
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, (list, tuple, np.ndarray))
+        or len(value) != size
+        or any(isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) for v in value)
+    ):
+        what = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else repr(value)[:40]
+        raise ConfigError("schedule.genome", f"need a list of {size} reals (genome_size of n = {topology.n}), got {what}")
+    genome = np.asarray(value, np.float64)
+    if not np.all(np.isfinite(genome)) or np.any(np.abs(genome) > LARGEST_GENE):
+        raise ConfigError("schedule.genome", f"every value must be finite and within +-{LARGEST_GENE:g}")
+    return genome.astype(np.float32)
 
 
 def _number(field: str, value: Any, *, low: float, high: float, open_low: bool = False, why: str = "") -> float:
@@ -249,7 +284,9 @@ def _draw_round(
     if kind == "sync":
         return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, uncut)
     if kind == "adversarial":
-        return _adversarial_round(topology, params, quorum)
+        return _adversarial_round(key, topology, params, quorum)
+    if kind == "searched":
+        return _searched_round(topology, params)
     k_compute, k_read, k_send, k_delay = rng.split(key, 4)
     compute = params.compute_mean * rng.exponential(k_compute, (n,))
     compute = jnp.where(scenario.slow, compute * params.slowdown, compute)
@@ -290,39 +327,143 @@ def eventually_delivers(topology: Topology, scheduler: Scheduler) -> jax.Array:
     return jnp.ones((n, n), bool)
 
 
-def adversary_favoured(topology: Topology, quorum: str) -> np.ndarray:
+def _favoured_runs(position: jax.Array, weights: np.ndarray, threshold: float) -> jax.Array:
+    """(m, m) bool [c, c']: a receiver of cluster c hears cluster c' in time.
+
+    ``position``: (m,) each cluster's place on a cycle. Cluster c hears the shortest run of
+    clusters starting at itself along the cycle whose weights exceed the threshold.
+    """
+    m = weights.shape[0]
+    order = jnp.argsort(position)  # the clusters along the cycle
+    steps = order[(position[:, None] + jnp.arange(m)[None, :]) % m]  # [c, s]: s-th cluster after c
+    w = jnp.asarray(weights)[steps]
+    before = jnp.cumsum(w, axis=1) - w  # weight heard before adding the s-th cluster
+    take = before <= threshold
+    return jnp.any(take[:, :, None] & (steps[:, :, None] == jnp.arange(m)[None, None, :]), axis=1)
+
+
+def adversary_favoured(topology: Topology, quorum: str, position: np.ndarray | None = None) -> np.ndarray:
     """(m, m) bool: the clusters whose messages reach a receiver of cluster c in time.
 
-    Each receiver hears from the shortest run of clusters ``c, c+1, ...`` (cyclically)
-    that satisfies the quorum rule, so views of different clusters overlap as little as
-    the rule allows.
+    The clusters sit on a cycle (``position``: each cluster's place; default 0, 1, ...,
+    m - 1). Each receiver hears from the shortest run of clusters along it, starting at its
+    own, that satisfies the quorum rule, so views of different clusters overlap as little
+    as the rule allows. The ``adversarial`` scheduler draws the cycle afresh every round.
     """
-    m = topology.m
-    weights = quorum_weights(topology, quorum)
-    threshold = quorum_threshold(topology, quorum)
-    favoured = np.zeros((m, m), bool)
-    for c in range(m):
-        total = 0.0
-        for step in range(m):
-            favoured[c, (c + step) % m] = True
-            total += weights[(c + step) % m]
-            if total > threshold:
-                break
-    return favoured
+    position = np.arange(topology.m) if position is None else np.asarray(position)
+    runs = _favoured_runs(
+        jnp.asarray(position, jnp.int32), quorum_weights(topology, quorum), quorum_threshold(topology, quorum)
+    )
+    return np.asarray(runs)
 
 
-def _adversarial_round(topology: Topology, params: ScheduleParams, quorum: str) -> RoundDraws:
-    """Deterministic worst-case-style round: staggered writes, minimal quorums."""
+def _rank_within_clusters(key: jax.Array, topology: Topology) -> jax.Array:
+    """(n,) int: a uniformly random order of the processes inside each cluster (0 = first)."""
+    cluster_of = jnp.asarray(topology.cluster_of)
+    score = cluster_of.astype(jnp.float32) + rng.uniform(key, (topology.n,))  # clusters apart, random inside
+    start = jnp.asarray(np.concatenate([[0], np.cumsum(topology.cluster_sizes)[:-1]]), jnp.int32)
+    return jnp.argsort(jnp.argsort(score)).astype(jnp.int32) - start[cluster_of]
+
+
+def _adversarial_round(key: jax.Array, topology: Topology, params: ScheduleParams, quorum: str) -> RoundDraws:
+    """A seeded adversary: staggered writes, minimal quorums that differ, one speaker per cluster.
+
+    Every round, from the round's key:
+
+    * a fresh random write order inside each cluster: the process of rank k computes for
+      ``compute_mean * (1 + k + u/2)`` (u uniform on [0, 1)), so the first writer collects
+      only itself and the last collects its whole cluster;
+    * a fresh random cycle of the clusters: a receiver of cluster c hears in time only the
+      shortest run of clusters from c along the cycle that satisfies the quorum rule
+      (:func:`adversary_favoured`), so different clusters' views overlap as little as the
+      rule allows;
+    * from each favoured cluster only its first writer (the smallest collect) speaks in
+      time: its messages have delay 0, every other message the delay ``late``;
+    * read offsets uniform on [0, 2 read_mean] and send offsets uniform on
+      [0, 2 send_mean] per pair, so a crash between two sends cuts a broadcast part-way.
+    """
     n = topology.n
-    rank_in_cluster = np.arange(n) - np.repeat(np.cumsum((0,) + topology.cluster_sizes[:-1]), topology.cluster_sizes)
-    # later writers see the earlier ones, the first writer of a cluster sees only itself
-    compute = params.compute_mean * jnp.asarray(1.0 + rank_in_cluster, jnp.float32)
-    favoured = adversary_favoured(topology, quorum)
-    cluster_of = topology.cluster_of
-    in_time = favoured[cluster_of[None, :], cluster_of[:, None]]  # [p, q]: q (receiver) favours p's cluster
-    delay = jnp.where(jnp.asarray(in_time), 0.0, params.late).astype(jnp.float32)
-    zeros = jnp.zeros((n, n), jnp.float32)
-    return RoundDraws(compute, zeros, zeros, delay, jnp.zeros((n, n), bool))
+    k_cycle, k_order, k_jitter, k_read, k_send = rng.split(key, 5)
+    cluster_of = jnp.asarray(topology.cluster_of)
+    rank = _rank_within_clusters(k_order, topology)
+    compute = params.compute_mean * (1.0 + rank.astype(jnp.float32) + 0.5 * rng.uniform(k_jitter, (n,)))
+    position = rng.rank(k_cycle, topology.m)
+    favoured = _favoured_runs(position, quorum_weights(topology, quorum), quorum_threshold(topology, quorum))
+    in_time = favoured[cluster_of[None, :], cluster_of[:, None]] & (rank == 0)[:, None]  # [p, q]
+    delay = jnp.where(in_time, 0.0, params.late).astype(jnp.float32)
+    read_offset = 2.0 * params.read_mean * rng.uniform(k_read, (n, n))
+    send_offset = 2.0 * params.send_mean * rng.uniform(k_send, (n, n))
+    return RoundDraws(compute, read_offset, send_offset, delay, jnp.zeros((n, n), bool))
+
+
+class Genome(NamedTuple):
+    """The searched scheduler's genome, split by meaning (every gene is an unbounded real)."""
+
+    compute: jax.Array  # (n,) each process's computation
+    read: jax.Array  # (n, n) read offsets (only cluster-mates matter)
+    send: jax.Array  # (n, n) send offsets (only other clusters matter)
+    delay: jax.Array  # (n, n) message delays (only other clusters matter)
+    crash_score: jax.Array  # (n,) the crash budget goes to the highest positive scores
+    crash_at: jax.Array  # (n,) where in the crash window the process crashes
+    crash_fraction: jax.Array  # (n,) how far into that round's own steps
+
+
+def genome_size(n: int) -> int:
+    """Reals in a searched schedule's genome for ``n`` processes: n + 3 n^2 + 3 n."""
+    return n + 3 * n * n + 3 * n
+
+
+def split_genome(genome: jax.Array, n: int) -> Genome:
+    sizes = (n, n * n, n * n, n * n, n, n, n)
+    shapes = ((n,), (n, n), (n, n), (n, n), (n,), (n,), (n,))
+    bounds = np.cumsum((0,) + sizes)
+    return Genome(*(genome[a:b].reshape(shape) for a, b, shape in zip(bounds[:-1], bounds[1:], shapes)))
+
+
+def _searched_round(topology: Topology, params: ScheduleParams) -> RoundDraws:
+    """Every round's durations from the genome, each squashed into its bounded range.
+
+    A computation lies in [1 tick, spread x compute_mean], a read offset in
+    [0, spread x read_mean], a send offset in [0, spread x send_mean], a delay in
+    [0, spread x delay_mean] (``sigmoid`` of the gene); :func:`draw_round` then puts them
+    on the grid like every other draw. The same durations serve every round (the clocks
+    still drift, and crashes are placed by the genome, see :func:`searched_crash_points`).
+    """
+    genes = split_genome(params.genome, topology.n)
+    tick = 1.0 / TICKS_PER_UNIT
+    spread = params.spread
+    compute = tick + (spread * params.compute_mean - tick) * jax.nn.sigmoid(genes.compute)
+    read_offset = spread * params.read_mean * jax.nn.sigmoid(genes.read)
+    send_offset = spread * params.send_mean * jax.nn.sigmoid(genes.send)
+    delay = spread * params.delay_mean * jax.nn.sigmoid(genes.delay)
+    return RoundDraws(compute, read_offset, send_offset, delay, jnp.zeros((topology.n, topology.n), bool))
+
+
+def searched_crash_points(
+    params: ScheduleParams, topology: Topology, crashes: jax.Array, window: jax.Array, rounds_per_iteration: np.ndarray
+) -> CrashPoints:
+    """The crash points a searched schedule's genome places, within the crash budget.
+
+    At most ``crashes`` processes crash: those of the ``crashes`` highest crash scores whose
+    score is positive (ties go to the lower process id). Each crashes in the round
+    ``sigmoid(crash_at)`` of the way through the crash window's rounds, at the fraction
+    ``sigmoid(crash_fraction)`` (below 1) of that round's own steps.
+    """
+    n = topology.n
+    genes = split_genome(params.genome, n)
+    iterations = len(rounds_per_iteration)
+    first_round = jnp.asarray(np.concatenate([[0], np.cumsum(rounds_per_iteration)]), jnp.int32)
+    start = jnp.clip(jnp.floor(window[0] * iterations), 0, iterations - 1).astype(jnp.int32)
+    stop = jnp.clip(jnp.maximum(jnp.ceil(window[1] * iterations), start + 1), 1, iterations).astype(jnp.int32)
+    low, high = first_round[start], first_round[stop]
+    offset = jnp.floor(jax.nn.sigmoid(genes.crash_at) * (high - low).astype(jnp.float32)).astype(jnp.int32)
+    round_index = jnp.minimum(low + offset, high - 1)
+    fraction = jnp.minimum(jax.nn.sigmoid(genes.crash_fraction), np.float32(1.0 - 2.0**-24))
+    score = genes.crash_score
+    ids = jnp.arange(n)
+    ahead = (score[None, :] > score[:, None]) | ((score[None, :] == score[:, None]) & (ids[None, :] < ids[:, None]))
+    chosen = (jnp.sum(ahead, axis=1) < crashes) & (score > 0)
+    return CrashPoints(jnp.where(chosen, round_index, NEVER), jnp.where(chosen, fraction, 0.0))
 
 
 class RoundOutcome(NamedTuple):

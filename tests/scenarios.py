@@ -10,7 +10,7 @@ import numpy as np
 
 from ftsgd_jax import rng
 from ftsgd_jax.model import CrashPattern, Topology, draw_crash_points
-from ftsgd_jax.schedule import TICKS_PER_UNIT, absolute_end_time, make_scheduler, run_rounds
+from ftsgd_jax.schedule import TICKS_PER_UNIT, absolute_end_time, genome_size, make_scheduler, run_rounds
 
 
 # (cluster sizes, scheduler, crash pattern, quorum): every scheduler, every crash pattern,
@@ -24,6 +24,7 @@ CONFIGS = [
     ((2, 2), "partition", "random", "weighted"),
     ((3, 2, 1), "self_only", "random", "weighted"),
     ((2, 5, 1, 3), "adversarial", "random", "count"),
+    ((2, 3, 1), "searched", "random", "weighted"),
     ((2, 2, 2), "heavy_tail", "none", "count"),
 ]
 
@@ -36,7 +37,10 @@ def batched_runner(sizes: tuple[int, ...], kind: str, pattern: str, rounds: int,
     in any of the ``rounds`` rounds (each its own iteration).
     """
     topology = Topology(sizes)
-    scheduler = make_scheduler(kind, topology, **dict(settings))
+    settings = dict(settings)
+    if kind == "searched" and "genome" not in settings:  # a fixed genome spread over its whole range
+        settings["genome"] = np.random.default_rng(len(sizes)).normal(0.0, 3.0, genome_size(topology.n)).tolist()
+    scheduler = make_scheduler(kind, topology, **settings)
     window = jnp.asarray(CrashPattern(pattern).window, jnp.float32)
     per_iteration = np.ones(rounds, np.int32)
 

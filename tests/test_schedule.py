@@ -22,7 +22,7 @@ from ftsgd_jax.schedule import (
 )
 from scenarios import CONFIGS, absolute, batched_runner
 
-FINITE_DELAYS = {"sync", "random", "heavy_tail", "straggler", "adversarial"}
+FINITE_DELAYS = {"sync", "random", "heavy_tail", "straggler", "adversarial", "searched"}
 ROUNDS = 4
 
 
@@ -246,3 +246,31 @@ def test_durations_on_the_grid_keep_their_mean_and_computations_stay_positive(ke
     values = np.asarray(getattr(draws, field), np.float64)
     assert abs(values.mean() / mean - 1) < 0.015
     assert np.all(np.asarray(draws.compute) > 0)
+
+
+def _adversarial_views(seed: int, rounds: int = 3):
+    run = batched_runner((3, 3, 3, 3), "adversarial", "none", rounds, True, "weighted")
+    return _np(run(seed, 4, 0))[1].outcome.view
+
+
+def test_the_adversary_draws_its_interleaving_from_its_key():
+    """Seeds and rounds give different views (which clusters are favoured, the write order)."""
+    views = _adversarial_views(0)
+    assert len({views[s].tobytes() for s in range(views.shape[0])}) > 1  # across scenarios
+    assert len({views[0, r].tobytes() for r in range(views.shape[1])}) > 1  # across rounds
+    assert not np.array_equal(views, _adversarial_views(1))
+    # inside a cluster the collects are no longer one fixed nested chain in process order
+    sizes = views.sum(-1)[..., :3]
+    assert len({tuple(s) for s in sizes.reshape(-1, 3)}) > 1
+
+
+def test_the_adversary_offsets_its_sends_so_crashes_cut_broadcasts_part_way():
+    run = batched_runner((2, 2, 2, 2), "adversarial", "random", 6, False, "weighted")
+    crash, played = _np(run(3, 256, 4))
+    out = played.outcome
+    others = ~run.topology.same_cluster
+    partial = (out.sent & others).any(-1) & ~(out.sent | ~others).all(-1)
+    assert partial.any()
+    s, r, p = np.nonzero(partial)
+    assert np.all(crash.round[s, p] == r) and not np.any(out.finished[s, r, p])
+    assert np.any(played.draws.send_offset[..., others] > 0)
