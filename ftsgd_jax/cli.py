@@ -195,7 +195,9 @@ def command_run(args: argparse.Namespace) -> int:
                 "seed": config.run.seed,
                 "scenario_keys": "fold_in(seed_key(seed), scenario)",
                 "non_finite_json": 'inf, -inf and nan are written as the strings "inf", "-inf", "nan"',
-                "rounds_per_iteration": result.rounds_per_iteration,
+                "rounds_per_iteration": results.run_lengths(result.rounds_per_iteration),
+                "rounds_needed": results.run_lengths(result.rounds_needed),
+                "run_lengths": "per-iteration lists are written as [[value, count], ...]",
                 "environment": results.environment(),
                 "timings": {
                     "compile_seconds": result.compile_seconds,
@@ -210,6 +212,9 @@ def command_run(args: argparse.Namespace) -> int:
             },
         )
     print(results.format_summary(summary))
+    capped = results.capped_rounds_warning(result, config.algorithm.max_rounds)
+    if capped:
+        print(capped, file=sys.stderr)
     nonfinite = summary["nonfinite"]
     if nonfinite["count"]:
         print(f"warning: {nonfinite['count']} scenarios produced NaN/Inf: {nonfinite['scenarios'][:20]}", file=sys.stderr)

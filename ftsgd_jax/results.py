@@ -105,8 +105,32 @@ def summarize(result: RunResult, processes: int) -> dict[str, Any]:
         summary["metrics"][name] = entry
     summary["blocked_fraction"] = float((last["blocked"] > 0).mean())
     summary["majority_fraction"] = float(last["majority"].mean())
+    summary["rounds_capped_iterations"] = int(np.sum(result.rounds_needed > result.rounds_per_iteration))
+    summary["safe_fallbacks"] = int(result.metrics["safe_fallbacks"].sum())
     summary["nonfinite"] = nonfinite_scenarios(result, processes)
     return summary
+
+
+def run_lengths(values: np.ndarray) -> list[list[int]]:
+    """``[[value, count], ...]`` of a per-iteration array: manifests stay small."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return []
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    counts = np.diff(np.concatenate([starts, [values.size]]))
+    return [[int(values[s]), int(c)] for s, c in zip(starts, counts)]
+
+
+def capped_rounds_warning(result: RunResult, max_rounds: int) -> str | None:
+    """One line when ``rounds = "auto"`` hit ``max_rounds`` somewhere, else None."""
+    capped = result.rounds_needed > result.rounds_per_iteration
+    if not capped.any():
+        return None
+    return (
+        f"warning: rounds = 'auto' needed up to {int(result.rounds_needed.max())} agreement rounds; "
+        f"{int(capped.sum())} of {capped.size} iterations ran max_rounds = {max_rounds}, where eps_t is not "
+        "guaranteed (column rounds_capped; raise algorithm.max_rounds)"
+    )
 
 
 def nonfinite_scenarios(result: RunResult, processes: int) -> dict[str, Any]:
