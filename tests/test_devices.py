@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     })
     result = engine.run(cfg)
     sim = engine.simulation(cfg)
-    inputs = sim.inputs(cfg, np.arange(int(sys.argv[2])))
+    inputs = engine.scenario_inputs(cfg, np.arange(int(sys.argv[2])))
     sharded = jax.device_put(inputs, devices.scenario_sharding(devices.select_devices()))
     placement = len(sim.compiled(sharded)(sharded).records.err_mean.sharding.device_set)
     print(json.dumps({"devices": len(jax.devices()), "placement": placement,
