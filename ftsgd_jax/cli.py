@@ -294,8 +294,8 @@ def command_replay(args: argparse.Namespace) -> int:
     replayed = replay.replay_metrics(config, args.scenario)
     stored = replay.stored_metrics(source, point, args.scenario)
     differences = replay.compare(replayed, stored)
-    iterations = min(args.trace_iterations, config.run.iterations)
-    events, blocked = replay.trace_events(config, args.scenario, iterations)
+    start, iterations = replay.trace_window(config, args.scenario, args.window, args.trace_iterations)
+    events, blocked = replay.trace_events(config, args.scenario, iterations, start=start)
     results.write_atomic(out / "trace.jsonl", "".join(json.dumps(results.json_safe(e)) + "\n" for e in events).encode())
     results.write_json(
         out / "replay.json",
@@ -303,20 +303,55 @@ def command_replay(args: argparse.Namespace) -> int:
             "results": str(source.resolve()),
             "point": point,
             "scenario": args.scenario,
-            "traced_iterations": iterations,
+            "traced_iterations": [start, iterations],
             "replayed": replayed,
             "stored": stored,
             "difference_over_tolerance": differences,
             "tolerance": {"rtol": replay.RTOL, "atol": replay.ATOL},
         },
     )
-    figures.spacetime(events, config.topology.cluster_sizes, out / "spacetime.png", blocked=blocked)
+    figures.spacetime(
+        events, config.topology.cluster_sizes, out / "spacetime.png", blocked=blocked,
+        title=f"scenario {args.scenario}, iterations {start}-{iterations - 1}",
+        notes=replay.later_crashes(config, args.scenario, iterations),
+    )
     worst = max(differences.values())
-    print(f"scenario {args.scenario}: {len(events)} steps traced over {iterations} iterations; blocked: {blocked or 'none'}")
+    print(f"scenario {args.scenario}: {len(events)} steps traced over iterations {start}-{iterations - 1}; blocked: {blocked or 'none'}")
     verdict = "equal" if worst <= 1 else "DIFFERENT"
     print(f"replayed metrics vs stored: {verdict} (largest difference {worst:.2g} x tolerance rtol {replay.RTOL}, atol {replay.ATOL})")
     print(f"wrote {out}/trace.jsonl, replay.json, spacetime.png")
     return 0 if worst <= 1 else 1
+
+
+def command_attack(args: argparse.Namespace) -> int:
+    from ftsgd_jax import attack, results
+    from ftsgd_jax.config import load_config
+
+    spec = attack.check_spec(
+        attack.AttackSpec(args.objective, args.budget, args.population, args.strategy, args.seed)
+    )
+    config = load_config(args.spec, args.set)
+    attack.searched_config(config, args.crashes)  # refuses what cannot be searched, before any work
+    out = Path(args.out)
+    results.check_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def report(point: dict) -> None:
+        print(
+            f"generation {point['generation']}: {point['evaluations']}/{spec.budget} schedules, "
+            f"worst of generation {point['best']:.5g}, worst so far {point['best_so_far']:.5g} ({point['seconds']:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    comparison = attack.run_attack(config, spec, args.crashes, out, report)
+    for name, stats in comparison["methods"].items():
+        print(f"{name:>22}: worst {stats['max']:.5g}, median {stats['median']:.5g} over {stats['count']} schedules")
+    for check in comparison["checks"]:
+        print(attack.format_check(check))
+    print(f"search took {comparison['search_seconds']:.1f}s; wrote {out}/attack.json, scores.parquet, attack_scores.png, best/")
+    print(f"replay the worst: ftsgd replay {out}/best/0 --scenario 0 --out {out}/best/0/replay")
+    return 0
 
 
 def command_figures(args: argparse.Namespace) -> int:
@@ -379,8 +414,26 @@ def build_parser() -> argparse.ArgumentParser:
         "or its index in the folder's summary (default 0)",
     )
     replay.add_argument("--trace-iterations", type=int, default=20, help="iterations to trace (default 20)")
+    replay.add_argument(
+        "--window",
+        default=None,
+        help="iterations to trace: START:STOP, or 'crash' (--trace-iterations around the first crash); "
+        "default: the first --trace-iterations",
+    )
     replay.add_argument("--out", required=True, help="output folder for trace.jsonl and the diagram")
     replay.set_defaults(handler=command_replay)
+
+    attack = commands.add_parser("attack", help="search the schedules and crash points that hurt most")
+    attack.add_argument("spec", help="TOML run config to attack (its scheduler settings bound the search)")
+    attack.add_argument("--objective", required=True, help="error | disagreement | contraction | rounds | view | blocked")
+    attack.add_argument("--budget", type=int, required=True, help="schedules the search scores (and each comparison)")
+    attack.add_argument("--crashes", type=int, default=None, help="crash budget (default faults.crashes)")
+    attack.add_argument("--population", type=int, default=256, help="schedules per generation (default 256)")
+    attack.add_argument("--strategy", default="sep_cma_es", help="sep_cma_es (default) | cma_es | open_es")
+    attack.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    attack.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    attack.add_argument("--out", required=True, help="output folder")
+    attack.set_defaults(handler=command_attack)
 
     from ftsgd_jax import bench
 

@@ -135,10 +135,18 @@ def compare(replayed: dict[str, np.ndarray], stored: dict[str, np.ndarray]) -> d
     return excess
 
 
-def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """The interleaving of the first ``iterations`` iterations as a list of step records."""
+def trace_events(
+    config: RunConfig, scenario: int, iterations: int, start: int = 0
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The interleaving of iterations ``[start, iterations)`` as a list of step records.
+
+    The run is simulated from time 0 (a window late in a run replays what leads up to it);
+    steps of rounds before ``start`` are left out, every crash is kept (one outside the
+    window is drawn as an annotation), with the iteration and round it falls in.
+    """
     schedule = engine.scenario_schedule(config, scenario)
     rounds = int(np.searchsorted(schedule.iteration, iterations))
+    first = int(np.searchsorted(schedule.iteration, start))
     draws = jax.tree.map(lambda a: a[:rounds], schedule.draws)
     spec = config.algorithm
     small = config.objective.dim <= 4
@@ -151,8 +159,11 @@ def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[lis
     cluster_of = config.topology.cluster_of
     events = []
     for time, step, process, round_index, detail in run.trace:
-        if round_index is not None and round_index >= rounds:
+        if round_index is not None and not first <= round_index < rounds:
             continue
+        if round_index is None and step == "crash":
+            crash_round = int(schedule.crash.round[process])
+            round_index = crash_round if crash_round < len(schedule.iteration) else None
         event = {
             "time": time,
             "step": step,
@@ -169,7 +180,7 @@ def trace_events(config: RunConfig, scenario: int, iterations: int) -> tuple[lis
             if value is not None:
                 event["value"] = np.asarray(value).round(6).tolist()
         events.append(event)
-    starts = _compute_starts(run, draws, cluster_of, rounds, schedule)
+    starts = [e for e in _compute_starts(run, draws, cluster_of, rounds, schedule) if e["iteration"] >= start]
     events = sorted(events + starts, key=lambda e: e["time"])
     blocked = [int(p) for p in np.flatnonzero(run.blocked[rounds - 1])] if rounds else []
     last = max((e["time"] for e in events), default=0.0)
@@ -198,3 +209,42 @@ def _compute_starts(run, draws, cluster_of, rounds: int, schedule) -> list[dict[
                 }
             )
     return starts
+
+
+def trace_window(config: RunConfig, scenario: int, window: str | None, width: int) -> tuple[int, int]:
+    """Iterations [start, stop) to trace: ``START:STOP``, ``crash`` (``width`` iterations
+    around the scenario's first crash) or None (the first ``width``)."""
+    T = config.run.iterations
+    if width < 1:
+        raise ConfigError("--trace-iterations", f"need an integer >= 1, got {width}")
+    if window is None:
+        return 0, min(width, T)
+    text = str(window).strip()
+    if text == "crash":
+        schedule = engine.scenario_schedule(config, scenario)
+        rounds = schedule.crash.round[schedule.crash.round < len(schedule.iteration)]
+        if rounds.size == 0:
+            raise ConfigError("--window", f"scenario {scenario} has no crash within its {T} iterations")
+        at = int(schedule.iteration[int(rounds.min())])
+        start = max(0, min(at - width // 2, T - width))
+        return start, min(T, start + width)
+    start_text, sep, stop_text = text.partition(":")
+    try:
+        start, stop = int(start_text), int(stop_text)
+    except ValueError:
+        raise ConfigError("--window", f"need START:STOP (iterations) or 'crash', got {text!r}") from None
+    if not sep or not 0 <= start < stop <= T:
+        raise ConfigError("--window", f"need 0 <= START < STOP <= {T} (iterations), got {text!r}")
+    return start, stop
+
+
+def later_crashes(config: RunConfig, scenario: int, stop: int) -> list[str]:
+    """One line per crash after iteration ``stop`` (outside a trace of iterations before it)."""
+    schedule = engine.scenario_schedule(config, scenario)
+    first_after = int(np.searchsorted(schedule.iteration, stop))
+    lines = []
+    for p in np.argsort(schedule.crash.round, kind="stable"):
+        r = int(schedule.crash.round[p])
+        if first_after <= r < len(schedule.iteration):
+            lines.append(f"p{p} crashes later: iteration {int(schedule.iteration[r])}, round {int(schedule.round[r])}")
+    return lines

@@ -1,0 +1,226 @@
+"""Tests of ftsgd_jax.attack and the searched scheduler: the model's constraints on every
+lane, the search against random sampling where the worst case is known, exact replay of
+the schedules found, the theory checks, bad input, and the windowed space-time diagram."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ftsgd_jax import attack, engine, figures, replay
+from ftsgd_jax.cli import main
+from ftsgd_jax.config import build_config
+from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.model import NEVER
+from ftsgd_jax.reference import simulate
+from ftsgd_jax.schedule import TICKS_PER_UNIT, draw_round, genome_size, play_round, split_genome, start_timeline
+
+TINY = {
+    "system": {"clusters": [2, 2, 1]},
+    "faults": {"pattern": "random", "crashes": 2},
+    "objective": {"kind": "quadratic", "dim": 1},
+    "algorithm": {"kind": "gen", "rule": "mean", "rounds": 2},
+    "run": {"iterations": 2, "record_every": 2, "scenarios": 1},
+}
+
+
+def tiny(**sections):
+    raw = {k: dict(v) for k, v in TINY.items()}
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return build_config(raw)
+
+
+def _lanes(config, genomes):
+    """Every lane's crash points and played rounds (the engine's own setup), per genome."""
+    sim = engine.simulation(config)
+    inputs = engine.scenario_inputs(config, np.zeros(len(genomes), np.int64))
+    inputs = inputs._replace(schedule=jax.tree.map(lambda a: a, inputs.schedule))
+    import dataclasses
+
+    inputs = inputs._replace(schedule=dataclasses.replace(inputs.schedule, genome=jnp.asarray(genomes, jnp.float32)))
+    rounds = int(sim.plan.rounds.sum())
+
+    def one(lane):
+        scenario = engine.scenario_setup(sim.static, sim.plan, lane)
+
+        def step(timeline, g):
+            return play_round(config.topology, scenario.scheduler, scenario.fixtures, scenario.crash, timeline, g,
+                              jnp.zeros(2, jnp.uint32), wait=True, quorum=config.quorum)
+
+        _, played = jax.lax.scan(step, start_timeline(config.topology.n), jnp.arange(rounds))
+        return scenario.crash, played
+
+    return jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(inputs)), rounds
+
+
+def test_every_searched_schedule_respects_the_model_on_every_lane():
+    config = attack.searched_config(tiny(), 2)
+    n, spread = config.topology.n, config.scheduler.settings["spread"]
+    size = genome_size(n)
+    genomes = np.random.default_rng(0).normal(0.0, 6.0, (48, size)).astype(np.float32)
+    genomes[0] = 60.0  # every gene saturated high
+    genomes[1] = -60.0  # and low
+    (crash, played), rounds = _lanes(config, genomes)
+    draws, out = played.draws, played.outcome
+    settings = config.scheduler.settings
+    tick = 1.0 / TICKS_PER_UNIT
+    for stamps in (draws.compute, draws.read_offset, draws.send_offset, draws.delay):
+        np.testing.assert_array_equal(stamps * TICKS_PER_UNIT, np.round(stamps * TICKS_PER_UNIT))  # on the grid
+        assert np.all(np.isfinite(stamps)) and np.all(stamps >= 0)
+    assert np.all(draws.compute >= tick) and np.all(draws.compute <= spread * settings["compute_mean"] + tick)
+    assert np.all(draws.read_offset <= spread * settings["read_mean"] + tick)
+    assert np.all(draws.send_offset <= spread * settings["send_mean"] + tick)
+    assert np.all(draws.delay <= spread * settings["delay_mean"] + tick)
+    # within the crash budget, inside the run, at a fraction of the round's own steps below 1
+    crashed = crash.round != NEVER
+    assert np.all(crashed.sum(1) <= 2) and crashed.sum() > 10
+    assert np.all(crash.round[crashed] < rounds) and np.all((crash.fraction >= 0) & (crash.fraction < 1))
+    # no message between two processes that finished the round is lost: it arrives at a finite time
+    others = ~config.topology.same_cluster
+    finished = out.finished
+    both = finished[..., :, None] & finished[..., None, :] & others
+    assert np.all(np.isfinite(out.arrival[both]))
+    # with the majority condition nobody blocks, and the event simulation agrees bit for bit
+    assert not np.any(out.blocked)
+    for lane in range(0, 48, 7):
+        lane_crash, lane_played = jax.tree.map(lambda a: a[lane], (crash, played))
+        ref = simulate(config.topology, lane_crash, lane_played.draws, wait=True, quorum=config.quorum)
+        for field in ("collect", "sent", "received", "view", "finished", "blocked"):
+            np.testing.assert_array_equal(getattr(lane_played.outcome, field), getattr(ref, field), err_msg=field)
+
+
+def test_genes_map_into_their_bounds_and_the_crash_budget_is_respected():
+    config = attack.searched_config(tiny(), 1)
+    genome = np.zeros(genome_size(5), np.float32)
+    genes = split_genome(genome, 5)
+    assert genes.delay.shape == (5, 5) and genes.crash_fraction.shape == (5,)
+    high = genome.copy()
+    high[-15:-10] = [3.0, 5.0, -1.0, 4.0, 2.0]  # crash scores: process 1 highest
+    (crash, _), _ = _lanes(config, np.stack([genome, high]))
+    assert np.all(crash.round[0] == NEVER)  # a score of 0 is not positive: no crash
+    assert list(np.flatnonzero(crash.round[1] != NEVER)) == [1]  # budget 1: the highest score
+
+
+def _view_attack(budget):
+    config = attack.searched_config(
+        tiny(system={"clusters": [2, 2, 2]}, algorithm={"kind": "sc"}, faults={"pattern": "none", "crashes": 0}), 0
+    )
+    spec = attack.AttackSpec("view", budget, population=32, seed=3)
+    return config, spec
+
+
+def test_search_beats_random_sampling_where_the_worst_view_is_known():
+    """sc on n = 6: the worst case is a view of one process (shortfall 5); the search finds it
+    within a budget where random sampling of the same distribution does not."""
+    config, spec = _view_attack(640)
+    found = attack.search(config, spec)
+    sampled = attack.random_sampling(config, spec)
+    assert found.best_scores[0] == 5.0  # = n - 1, the worst possible
+    assert np.max(sampled) < 5.0
+    assert found.scores.size == sampled.size == 640
+
+
+def test_the_search_is_reproducible_from_its_seed():
+    config, spec = _view_attack(64)
+    first, second = attack.search(config, spec), attack.search(config, spec)
+    np.testing.assert_array_equal(first.scores, second.scores)
+    np.testing.assert_array_equal(first.best_genomes, second.best_genomes)
+
+
+def test_attack_writes_replayable_worst_schedules_and_a_comparison(tmp_path):
+    config = tiny()
+    spec = attack.AttackSpec("contraction", 64, population=32, seed=1, keep=2)
+    comparison = attack.run_attack(config, spec, 1, tmp_path)
+    assert set(comparison["methods"]) == {"random sampling", "random scheduler", "adversarial scheduler", "search"}
+    assert all(stats["count"] == 64 for stats in comparison["methods"].values())
+    assert (tmp_path / "attack_scores.png").stat().st_size > 1000
+    assert (tmp_path / "best" / "0" / "trace" / "trace.jsonl").stat().st_size > 0
+    # the worst schedule is a run folder that replays exactly, with its score
+    best, _ = replay.load_point(tmp_path / "best" / "0")
+    replayed = replay.replay_metrics(best, 0)
+    stored = replay.stored_metrics(tmp_path / "best" / "0", 0, 0)
+    assert max(replay.compare(replayed, stored).values()) <= 1
+    rescored = attack.scores(best, {k: v[None] for k, v in replayed.items()}, "contraction")[0]
+    assert rescored == pytest.approx(comparison["best"][0]["score"], rel=1e-5)
+    # the mean rule with the majority condition stays within its proven factor
+    (check,) = [c for c in comparison["checks"] if "contraction" in c["claim"]]
+    assert check["holds"] is True and check["measured"] <= 1 - 1 / 5 + 1e-6
+    out = tmp_path / "replay"
+    assert main(["replay", str(tmp_path / "best" / "1"), "--scenario", "0", "--out", str(out)]) == 0
+
+
+def test_without_the_majority_condition_the_search_finds_blocking_schedules():
+    config = attack.searched_config(tiny(run={"iterations": 2}), 3)  # 3 of 5 crash: no weighted majority is left
+    found = attack.search(config, attack.AttackSpec("blocked", 96, population=32, seed=0))
+    assert found.best_scores[0] >= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--objective", "loss", "--budget", "10"], "--objective"),
+        (["--objective", "view", "--budget", "0"], "--budget"),
+        (["--objective", "view", "--budget", "10", "--crashes", "6"], "--crashes"),
+        (["--objective", "view", "--budget", "10", "--set", "schedule.kind=\"sync\""], "schedule.kind"),
+        (["--objective", "view", "--budget", "10", "--strategy", "nelder"], "--strategy"),
+    ],
+)
+def test_bad_attack_input_is_one_line_and_status_2(tmp_path, capsys, args, field):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[system]\nclusters = [2, 2, 1]\n[faults]\npattern = "random"\ncrashes = 1\n')
+    assert main(["attack", str(spec), "--out", str(tmp_path / "out"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ftsgd: error: {field}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_unsearchable_specs_and_patterns_are_refused():
+    with pytest.raises(ConfigError, match="schedule.kind"):
+        attack.searched_config(tiny(schedule={"kind": "self_only"}))
+    with pytest.raises(ConfigError, match="faults.pattern"):
+        attack.searched_config(tiny(faults={"pattern": "initial", "crashes": 1}))
+    with pytest.raises(ConfigError, match="schedule.genome"):
+        tiny(schedule={"kind": "random", "genome": [0.0]})
+    with pytest.raises(ConfigError, match="schedule.genome"):
+        tiny(schedule={"kind": "searched", "genome": [0.0, 1.0]})
+
+
+# --- the space-time diagram of a window ----------------------------------------------------
+
+
+def test_a_window_late_in_a_long_run_fills_the_diagram_and_crashes_outside_are_notes(tmp_path):
+    config = tiny(
+        algorithm={"kind": "sc"},
+        faults={"pattern": "random", "crashes": 2, "window": [0.5, 1.0]},
+        run={"iterations": 200, "record_every": 10},
+    )
+    schedule = engine.scenario_schedule(config, 0)
+    crash_iterations = sorted(int(schedule.iteration[r]) for r in schedule.crash.round if r != NEVER)
+    start, stop = replay.trace_window(config, 0, "crash", 6)
+    assert start <= crash_iterations[0] < stop and stop - start == 6
+    events, blocked = replay.trace_events(config, 0, 30, start=25)
+    traced = {e["iteration"] for e in events if e["step"] not in ("crash", "blocked")}
+    assert traced == set(range(25, 30))
+    fig = figures.spacetime_figure(events, config.topology.cluster_sizes, blocked,
+                                   notes=replay.later_crashes(config, 0, 30))
+    ax = fig.axes[0]
+    times = [e["time"] for e in events if e["step"] not in ("crash", "blocked")]
+    left, right = ax.get_xlim()
+    assert left >= min(times) - 0.05 * (max(times) - min(times)) and right <= max(times) + 0.1 * (max(times) - min(times))
+    assert any("crashes later" in t.get_text() for t in ax.texts)
+    with pytest.raises(ConfigError, match="--window"):
+        replay.trace_window(config, 0, "9:3", 5)
+
+
+def test_sixty_four_processes_bundle_their_messages(tmp_path):
+    config = tiny(system={"clusters": [16, 16, 16, 16]}, algorithm={"kind": "sc"}, faults={"pattern": "none", "crashes": 0},
+                  run={"iterations": 2, "record_every": 2})
+    events, blocked = replay.trace_events(config, 0, 2)
+    fig = figures.spacetime_figure(events, config.topology.cluster_sizes, blocked)
+    ax = fig.axes[0]
+    assert not [p for p in ax.patches if p.get_gid() == "message"]
+    bundles = [line for line in ax.get_lines() if line.get_gid() == "bundle"]
+    assert 0 < len(bundles) <= 4 * 4 * 2
+    paths = figures.spacetime(events, config.topology.cluster_sizes, tmp_path / "n64.png", blocked)
+    assert paths[0].stat().st_size > 1000
