@@ -1139,8 +1139,8 @@ def draw_bundles(ax, trace: Sequence[Mapping[str, Any]], y: Mapping[int, float],
     centre = {c: float(np.mean([y[p] for p in y if cluster_of[p] == c])) for c in set(cluster_of.tolist())}
     for (source, target, _, _), spans in groups.items():
         start, arrival = float(np.mean([s for s, _ in spans])), float(np.mean([a for _, a in spans]))
-        ax.plot([start, arrival], [centre[source], centre[target]], color=colour(source), alpha=0.35,
-                linewidth=0.6 + 0.9 * math.log2(len(spans)), solid_capstyle="round", zorder=2, gid="bundle")
+        ax.plot([start, arrival], [centre[source], centre[target]], color=colour(source), alpha=0.45,
+                linewidth=0.5 + 0.45 * math.log2(len(spans)), solid_capstyle="round", zorder=2, gid="bundle")
     return len(groups)
 
 
