@@ -239,6 +239,17 @@ def simulation(config: RunConfig) -> Simulation:
     return _SIMULATIONS[signature]
 
 
+def check_crash_pattern(config: RunConfig) -> None:
+    """The ``searched`` scheduler places crashes from its genome, within the budget and window
+    of the ``random`` pattern: any other pattern would be silently ignored, so it is refused."""
+    if config.scheduler.kind == "searched" and config.crash_pattern.kind not in ("none", "random"):
+        raise ConfigError(
+            "faults.pattern",
+            f"got {config.crash_pattern.kind!r}, but the 'searched' scheduler places crashes from its genome within the "
+            "budget (faults.crashes) and window of pattern 'random'; allowed: 'none', 'random'",
+        )
+
+
 def check_exact_time(config: RunConfig) -> None:
     """Refuse, before any work, a configuration whose time stamps cannot stay exact.
 
@@ -296,6 +307,7 @@ def run(
     keep_final: bool = False,
 ) -> RunResult:
     """Simulate scenarios ``indices`` (default: all of ``run.scenarios``) in chunks."""
+    check_crash_pattern(config)
     check_exact_time(config)
     sim = simulation(config)
     indices = np.arange(config.run.scenarios) if indices is None else np.asarray(indices)

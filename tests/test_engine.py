@@ -351,3 +351,9 @@ def test_a_held_back_message_beyond_the_exact_range_is_refused_where_gen_may_wai
     with pytest.raises(ConfigError, match="schedule.late: 1e\\+06 exceeds the exact range"):
         engine.check_exact_time(cfg)
     engine.check_exact_time(config(schedule={"kind": "adversarial", "late": 1e6}))  # sc never waits for it
+
+
+def test_the_searched_scheduler_refuses_crash_patterns_it_would_ignore():
+    cfg = config(schedule={"kind": "searched"}, faults={"pattern": "initial", "crashes": 1}, run={"iterations": 2, "record_every": 2})
+    with pytest.raises(ConfigError, match="faults.pattern: got 'initial', but the 'searched' scheduler"):
+        engine.run(cfg)
