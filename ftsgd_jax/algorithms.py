@@ -156,12 +156,12 @@ class State(NamedTuple):
     fallbacks: jax.Array  # int32: safe-area centroid fallbacks since the last record
 
 
-def initial_state(plan: Plan) -> State:
+def initial_state(plan: Plan, crash: CrashPoints) -> State:
     n, d = plan.topology.n, plan.objective.dim
     nan = jnp.float32(jnp.nan)
     return State(
         x=jnp.broadcast_to(plan.objective.x0.astype(jnp.float32), (n, d)),
-        timeline=start_timeline(n),
+        timeline=start_timeline(crash),
         live=jnp.ones((n,), bool),
         view_size=jnp.zeros((n,), jnp.int32),
         rounds=jnp.int32(0),
@@ -194,7 +194,6 @@ def play(
         scenario.fixtures,
         scenario.crash,
         timeline,
-        round_index,
         round_key(scenario.rounds_key, round_index),
         wait=wait,
         quorum=plan.quorum,

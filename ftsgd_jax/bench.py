@@ -558,16 +558,22 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     import jax.numpy as jnp
 
     from ftsgd_jax import agreement, algorithms, engine, metrics, rng
+    from ftsgd_jax.model import NEVER, CrashPoints
     from ftsgd_jax.schedule import ScenarioDraws, draw_round, resolve_round
 
     def setup(algorithm: str):
-        """The engine's plan and per-scenario setup of a bench configuration, batched."""
+        """The engine's plan and per-scenario setup of a bench configuration, batched (the
+        scheduler's parameters ride as arrays; its kind is put back inside each step)."""
         config = bench_config(algorithm, n, d, scenarios, 1, "mean", 3)
         static = engine.static_part(config)
         plan = engine.make_plan(static)
         inputs = engine.scenario_inputs(config, np.arange(scenarios))
-        scenario = jax.vmap(lambda i: engine.scenario_setup(static, plan, i))(inputs)
-        return config, plan, scenario
+
+        def arrays(lane):
+            scenario = engine.scenario_setup(static, plan, lane)
+            return scenario._replace(scheduler=scenario.scheduler.params)
+
+        return config, plan, jax.vmap(arrays)(inputs)
 
     config, sc_plan, sc_scenario = setup("sc")
     _, gen_plan, gen_scenario = setup("gen")
@@ -595,12 +601,19 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
 
     def iteration_of(plan):
         step = algorithms.ALGORITHMS[plan.spec.kind].iteration
-        return lambda scenario, state: step(plan, scenario, state, jnp.int32(0)).x
 
-    start = jax.vmap(lambda _: algorithms.initial_state(sc_plan))(jnp.arange(scenarios))
+        def one(scenario, state):
+            scenario = scenario._replace(scheduler=dataclasses.replace(scheduler, params=scenario.scheduler))
+            return step(plan, scenario, state, jnp.int32(0)).x
+
+        return one
+
+    start = jax.vmap(lambda scenario: algorithms.initial_state(sc_plan, scenario.crash))(sc_scenario)
+
+    never = CrashPoints(jnp.full((n,), NEVER, jnp.int32), jnp.zeros((n,), jnp.float32))
 
     def record_of(xs):
-        state = algorithms.initial_state(sc_plan)._replace(x=xs, view_size=jnp.full((n,), n, jnp.int32))
+        state = algorithms.initial_state(sc_plan, never)._replace(x=xs, view_size=jnp.full((n,), n, jnp.int32))
         return metrics.record(objective, state, jnp.bool_(True), jnp.int32(0))
 
     batched = {

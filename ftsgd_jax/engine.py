@@ -219,7 +219,7 @@ class Simulation:
             return state, record(static.objective, state, majority, capped[index])
 
         blocks = jnp.arange(static.iterations // static.record_every)
-        final, records = jax.lax.scan(block, algorithms.initial_state(plan), blocks)
+        final, records = jax.lax.scan(block, algorithms.initial_state(plan, scenario.crash), blocks)
         return ScenarioRun(records, scenario.crash, final)
 
     @property

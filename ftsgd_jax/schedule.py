@@ -584,6 +584,8 @@ class Timeline(NamedTuple):
     clock: (n,) when each process starts its next round, relative to ``origin``; +inf for a
         process that is blocked or has crashed.
     crashed: (n,) bool, the process has reached its crash point.
+    to_crash: (n,) int32, rounds the process has still to play before its crash round (0: this
+        one; a process that never crashes starts from ``model.NEVER``).
     healed: (n,) bool, the process's clock is the moment a partition healed, far from the
         origin: it stands for that exact integer time, not for its float32 value.
     origin: (2,) int32 ``[epoch, tick]``: the frame's origin is ``epoch * EPOCH_TICKS + tick``
@@ -594,14 +596,22 @@ class Timeline(NamedTuple):
 
     clock: jax.Array
     crashed: jax.Array
+    to_crash: jax.Array
     healed: jax.Array
     origin: jax.Array
     latest: jax.Array
 
 
-def start_timeline(n: int) -> Timeline:
+def start_timeline(crash: CrashPoints) -> Timeline:
+    """Every process at time 0, its crash round ahead of it."""
+    n = crash.round.shape[-1]
     return Timeline(
-        jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool), jnp.zeros((n,), bool), jnp.zeros((2,), jnp.int32), jnp.float32(0.0)
+        clock=jnp.zeros((n,), jnp.float32),
+        crashed=jnp.zeros((n,), bool),
+        to_crash=jnp.asarray(crash.round, jnp.int32),
+        healed=jnp.zeros((n,), bool),
+        origin=jnp.zeros((2,), jnp.int32),
+        latest=jnp.float32(0.0),
     )
 
 
@@ -648,7 +658,7 @@ def heal_time(origin: jax.Array, params: ScheduleParams) -> jax.Array:
     return jnp.where(params.heals, ticks.astype(jnp.float32) / TICKS_PER_UNIT, jnp.inf)
 
 
-def crash_times(crash: CrashPoints, round_index: jax.Array, crashed: jax.Array, clock: jax.Array, own: jax.Array) -> jax.Array:
+def crash_times(crash: CrashPoints, timeline: Timeline, clock: jax.Array, own: jax.Array) -> jax.Array:
     """(n,) each process's crash time in this round's frame.
 
     -inf once it has crashed (no step takes place); in its crash round
@@ -656,9 +666,11 @@ def crash_times(crash: CrashPoints, round_index: jax.Array, crashed: jax.Array, 
     process's own steps, or -inf for a crash before the first step (negative fraction);
     +inf otherwise (before its crash round, or forever if it blocked before reaching it).
     """
+    # the crash round is told by a countdown carried in the timeline, not by comparing the
+    # round index with crash.round: measured twice as fast on a 2-core CPU (sc, n = 16)
     at = clock + on_grid(crash.fraction * own, jnp.floor)
     during = jnp.where(crash.fraction < 0, -jnp.inf, at)
-    return jnp.where(crashed, -jnp.inf, jnp.where(round_index == crash.round, during, jnp.inf))
+    return jnp.where(timeline.crashed, -jnp.inf, jnp.where(timeline.to_crash == 0, during, jnp.inf))
 
 
 class PlayedRound(NamedTuple):
@@ -678,7 +690,6 @@ def play_round(
     scenario: ScenarioDraws,
     crash: CrashPoints,
     timeline: Timeline,
-    round_index: jax.Array,
     key: jax.Array,
     *,
     wait: bool,
@@ -692,7 +703,7 @@ def play_round(
     """
     clock, origin = reframe(timeline, scheduler.params)
     draws = draw_round(key, topology, scheduler, scenario, quorum)
-    crash_time = crash_times(crash, round_index, timeline.crashed, clock, own_steps(topology, draws))
+    crash_time = crash_times(crash, timeline, clock, own_steps(topology, draws))
     heal = heal_time(origin, scheduler.params) if scheduler.kind == "partition" else None
     outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum, heal_time=heal)
     if barrier:
@@ -703,11 +714,12 @@ def play_round(
             finished=jnp.full_like(outcome.finished, everyone),
             blocked=~everyone & (crash_time == jnp.inf),
         )
-    crashed = timeline.crashed | (jnp.isfinite(clock) & (round_index == crash.round))
+    crashed = timeline.crashed | (jnp.isfinite(clock) & (timeline.to_crash == 0))
     healed = jnp.zeros_like(crashed) if heal is None else outcome.finished & (outcome.end_time == heal) & (heal >= EXACT_SPAN)
     moved = Timeline(
         clock=jnp.where(crashed, jnp.inf, outcome.end_time),
         crashed=crashed,
+        to_crash=timeline.to_crash - 1,
         healed=healed,
         origin=origin,
         latest=jnp.maximum(timeline.latest, outcome.latest),
@@ -739,9 +751,7 @@ def run_rounds(
     scenario = draw_scenario(scenario_key, topology, scheduler)
 
     def one_round(timeline, index):
-        return play_round(
-            topology, scheduler, scenario, crash, timeline, index, round_key(rounds_key, index), wait=wait, quorum=quorum
-        )
+        return play_round(topology, scheduler, scenario, crash, timeline, round_key(rounds_key, index), wait=wait, quorum=quorum)
 
-    _, played = jax.lax.scan(one_round, start_timeline(topology.n), jnp.arange(rounds))
+    _, played = jax.lax.scan(one_round, start_timeline(crash), jnp.arange(rounds))
     return played

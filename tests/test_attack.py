@@ -45,10 +45,10 @@ def _lanes(config, genomes):
         scenario = engine.scenario_setup(sim.static, sim.plan, lane)
 
         def step(timeline, g):
-            return play_round(config.topology, scenario.scheduler, scenario.fixtures, scenario.crash, timeline, g,
+            return play_round(config.topology, scenario.scheduler, scenario.fixtures, scenario.crash, timeline,
                               jnp.zeros(2, jnp.uint32), wait=True, quorum=config.quorum)
 
-        _, played = jax.lax.scan(step, start_timeline(config.topology.n), jnp.arange(rounds))
+        _, played = jax.lax.scan(step, start_timeline(scenario.crash), jnp.arange(rounds))
         return scenario.crash, played
 
     return jax.tree.map(np.asarray, jax.jit(jax.vmap(one))(inputs)), rounds
