@@ -125,7 +125,10 @@ def test_crash_patterns_crash_exactly_the_asked_count_within_the_run(kind, crash
 def test_crash_iterations_are_uniform_over_the_window():
     """Over many seeds, crash iterations fill [floor(0.25 T), ceil(0.75 T)) evenly, rounds of the iteration too."""
     rounds = np.full(40, 3, np.int32)
-    hits = np.concatenate([_points("random", 1, rounds, (0.25, 0.75), seed).round for seed in range(2000)])
+    topo = Topology((2, 2, 3, 1))
+    window = jnp.asarray([0.25, 0.75], jnp.float32)
+    draw = jax.vmap(lambda key: draw_crash_points(key, topo, "random", 1, window, rounds).round)
+    hits = np.asarray(jax.jit(draw)(jax.vmap(rng.seed_key)(jnp.arange(2000)))).ravel()
     hits = hits[hits != NEVER]
     iterations, within = hits // 3, hits % 3
     assert iterations.min() == 10 and iterations.max() == 29
