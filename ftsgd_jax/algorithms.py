@@ -126,6 +126,7 @@ class Plan:
     rounds_needed: np.ndarray  # (T,) rounds the proven factor asked for (more than ``rounds`` where capped)
     first_round: np.ndarray  # (T,) int32: global index of each iteration's first round
     track_contraction: bool
+    crashes: bool  # the crash pattern can crash a process (False: compiled without crash logic)
 
     @property
     def max_rounds(self) -> int:
@@ -192,7 +193,7 @@ def play(
         plan.topology,
         scenario.scheduler,
         scenario.fixtures,
-        scenario.crash,
+        scenario.crash if plan.crashes else None,
         timeline,
         round_key(scenario.rounds_key, round_index),
         wait=wait,

@@ -137,6 +137,7 @@ def make_plan(static: Static) -> Plan:
         rounds_needed=plan.needed,
         first_round=first_round,
         track_contraction=static.track_contraction,
+        crashes=static.crash_kind != "none",
     )
 
 

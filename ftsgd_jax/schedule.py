@@ -629,11 +629,11 @@ def absolute_end_time(played: PlayedRound, heal: float) -> np.ndarray:
     return np.where(np.asarray(played.healed), heal, ends)
 
 
-def reframe(timeline: Timeline, params: ScheduleParams) -> tuple[jax.Array, jax.Array]:
+def reframe(timeline: Timeline, params: ScheduleParams, healing: bool) -> tuple[jax.Array, jax.Array]:
     """Move the origin to the earliest clock of a running process: (clocks, origin) in the new frame.
 
-    Where that clock is a healing moment, the new origin is the healing time itself, read
-    exactly from its integer form.
+    Where that clock is a healing moment (``healing``: the scheduler partitions), the new
+    origin is the healing time itself, read exactly from its integer form.
     """
     running = jnp.isfinite(timeline.clock)
     earliest = jnp.min(jnp.where(running, timeline.clock, jnp.inf))
@@ -642,9 +642,10 @@ def reframe(timeline: Timeline, params: ScheduleParams) -> tuple[jax.Array, jax.
     ticks = jnp.minimum(shift * TICKS_PER_UNIT, 2.0**30).astype(jnp.int32)
     tick = timeline.origin[1] + ticks
     shifted = jnp.stack([timeline.origin[0] + tick // EPOCH_TICKS, tick % EPOCH_TICKS])
-    at_heal = jnp.any(running & timeline.healed & (timeline.clock == earliest))
-    origin = jnp.where(at_heal, jnp.stack([params.until_epoch, params.until_tick]), shifted)
-    return timeline.clock - shift, origin
+    if healing:
+        at_heal = jnp.any(running & timeline.healed & (timeline.clock == earliest))
+        shifted = jnp.where(at_heal, jnp.stack([params.until_epoch, params.until_tick]), shifted)
+    return timeline.clock - shift, shifted
 
 
 def heal_time(origin: jax.Array, params: ScheduleParams) -> jax.Array:
@@ -688,7 +689,7 @@ def play_round(
     topology: Topology,
     scheduler: Scheduler,
     scenario: ScenarioDraws,
-    crash: CrashPoints,
+    crash: CrashPoints | None,
     timeline: Timeline,
     key: jax.Array,
     *,
@@ -699,11 +700,14 @@ def play_round(
     """Draw and resolve one round from where the processes stand, and move them on.
 
     ``barrier``: the round ends for everyone when the last process ends it, and for no one
-    if some process does not (synchronous parallel SGD).
+    if some process does not (synchronous parallel SGD). ``crash`` None: no process crashes.
     """
-    clock, origin = reframe(timeline, scheduler.params)
+    clock, origin = reframe(timeline, scheduler.params, scheduler.kind == "partition")
     draws = draw_round(key, topology, scheduler, scenario, quorum)
-    crash_time = crash_times(crash, timeline, clock, own_steps(topology, draws))
+    if crash is None:  # nothing can crash: a constant lets XLA drop every crash comparison
+        crash_time = jnp.full_like(clock, jnp.inf)
+    else:
+        crash_time = crash_times(crash, timeline, clock, own_steps(topology, draws))
     heal = heal_time(origin, scheduler.params) if scheduler.kind == "partition" else None
     outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum, heal_time=heal)
     if barrier:
