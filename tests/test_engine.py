@@ -218,22 +218,14 @@ def test_automatic_chunks_bound_memory_whatever_the_scenario_count():
 # ---- results that never silently lie: crash placement, exact time, honest columns
 
 
-def test_random_crashes_all_happen_within_the_run():
+@pytest.mark.parametrize(("pattern", "crashes", "processes"), [("random", 3, 3), ("clusters", 1, 4)])
+def test_every_asked_crash_happens_within_the_run(pattern, crashes, processes):
     cfg = config(
         system={"clusters": [4, 4, 4, 4]},
-        faults={"pattern": "random", "crashes": 3},
+        faults={"pattern": pattern, "crashes": crashes},
         run={"iterations": 400, "scenarios": 64, "record_every": 400},
     )
-    assert np.all(engine.run(cfg).metrics["crashed"][:, -1] == 3)
-
-
-def test_cluster_crashes_all_happen_within_the_run():
-    cfg = config(
-        system={"clusters": [4, 4, 4, 4]},
-        faults={"pattern": "clusters", "crashes": 1},
-        run={"iterations": 400, "scenarios": 64, "record_every": 400},
-    )
-    assert np.all(engine.run(cfg).metrics["crashed"][:, -1] == 4)
+    assert np.all(engine.run(cfg).metrics["crashed"][:, -1] == processes)
 
 
 def test_crashes_fall_in_the_window_of_iterations():
