@@ -647,12 +647,19 @@ def _safe_area_radon(points, mask):
     qs = q / radius
     proj = _null_projector(qs, mask)
     diag = jnp.where(mask, jnp.diagonal(proj), 0.0)
-    use = mask & (diag > 1e-3 * jnp.max(diag)) & (jnp.max(diag) > 0)
     pos = jnp.where(mask[:, None], jnp.maximum(proj, 0.0), 0.0)  # (k, k): column j = dependence j
     neg = jnp.where(mask[:, None], jnp.maximum(-proj, 0.0), 0.0)
     tiny = jnp.finfo(dtype).tiny
-    wa = pos / jnp.maximum(jnp.sum(pos, axis=0), tiny)[None, :]
-    wb = neg / jnp.maximum(jnp.sum(neg, axis=0), tiny)[None, :]
+    pos_mass, neg_mass = jnp.sum(pos, axis=0), jnp.sum(neg, axis=0)
+    # trace(Pi) = the number of independent dependences, so a real one puts max Pi_jj >= 1/m;
+    # without any, Pi is rounding (~1e-8) whose columns are no dependences at all
+    has_dependence = jnp.max(diag) > 0.25 / jnp.maximum(_count(mask), 1).astype(dtype)
+    # a one-sided column has no Radon point, and its empty side would enter the certificate as
+    # the origin of the centred frame
+    two_sided = (pos_mass > tiny) & (neg_mass > tiny)
+    use = mask & two_sided & has_dependence & (diag > 1e-3 * jnp.max(diag))
+    wa = pos / jnp.maximum(pos_mass, tiny)[None, :]
+    wb = neg / jnp.maximum(neg_mass, tiny)[None, :]
     gap = 0.5 * _norms(((wa - wb).T @ q))  # (k,): half-distance between the sides' points
     col = jnp.where(use, diag, 0.0)
     col = col / jnp.maximum(jnp.sum(col), tiny)

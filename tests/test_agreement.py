@@ -637,6 +637,25 @@ def test_badly_scaled_f1_in_high_dimension_is_certified():
         assert float(out.residual) <= 1e-5 * scale
 
 
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_affinely_independent_views_have_no_f1_safe_point(d):
+    """Two to d + 1 points in general position have no affine dependence, so Safe_1 is empty.
+    Rounding leaves a projector of ~1e-8 entries; its one-sided columns once passed as
+    dependences with a zero gap and claimed a point (the mean of B and the origin) outside
+    the hull (the CI case: two points in the plane, f = 1)."""
+    rng = np.random.default_rng(d)
+    cases = [np.array([[-120.68494864, 13.13579179], [-23.09970984, -52.4214951]])] if d == 2 else []
+    cases += [rng.standard_normal((m, d)) * 10 ** rng.uniform(-2, 3) for m in range(2, d + 2) for _ in range(3)]
+    for points in cases:
+        for seed in range(8):
+            padded, mask = pad(points, seed=seed)
+            out = safe_static(jnp.asarray(padded, jnp.float32), mask, 1)
+            assert not bool(out.nonempty)
+            w = np.asarray(out.weights, float)
+            assert w.sum() == pytest.approx(1.0, abs=1e-5)
+            assert true_violation(points, 1, np.asarray(out.point, float), "2") <= float(out.residual) + 1e-5 * scale_of(points)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from([2, 3, 5]).flatmap(lambda d: st.one_of(grid_points(d, 1, K), gauss_points(d, 1, K))), st.sampled_from([0, 1, 2]), st.integers(0, 99))
 def test_safe_point_is_a_convex_combination(points, f, seed):
