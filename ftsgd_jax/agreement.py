@@ -35,6 +35,7 @@ from jax import lax
 from ftsgd_jax.errors import ConfigError, choice
 
 RULES = ("mean", "midpoint", "safe_area")
+PROVEN_RULES = ("mean", "midpoint")  # the rules whose contraction_factor is a proven bound
 
 RANK_TOL = 64
 """Singular values below ``RANK_TOL * eps * sigma_max`` count as zero (degenerate views)."""
