@@ -122,9 +122,16 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 def apply_overrides(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """A copy of ``raw`` with ``section.key=value`` overrides applied."""
+    return set_values(raw, {f"{section}.{key}": value for section, key, value in map(parse_override, overrides)})
+
+
+def set_values(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` with the ``section.key`` entries of ``values`` set."""
     merged = copy.deepcopy(dict(raw))
-    for text in overrides:
-        section, key, value = parse_override(text)
+    for name, value in values.items():
+        if not isinstance(name, str) or "." not in name:
+            raise ConfigError(str(name), "need section.key (e.g. faults.crashes)")
+        section, key = name.split(".", 1)
         table = merged.setdefault(section, {})
         if not isinstance(table, dict):
             raise ConfigError(section, f"must be a table ([{section}]), got {table!r}")
