@@ -4,7 +4,8 @@
 gives, per metric at the last record, the mean, median and max over the scenarios where
 the metric is finite, with the count of the others (never averaging NaN away silently);
 ``manifest.json`` records the resolved configuration, seed, versions, device and
-timings, enough to rerun any scenario.
+timings, enough to rerun any scenario, and what the theory says of the configuration
+(:func:`ftsgd_jax.theory.record`).
 """
 
 from __future__ import annotations
@@ -111,14 +112,21 @@ def summarize(result: RunResult, processes: int) -> dict[str, Any]:
     return summary
 
 
-def run_lengths(values: np.ndarray) -> list[list[int]]:
+def run_lengths(values: np.ndarray) -> list[list[Any]]:
     """``[[value, count], ...]`` of a per-iteration array: manifests stay small."""
     values = np.asarray(values)
     if values.size == 0:
         return []
     starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
     counts = np.diff(np.concatenate([starts, [values.size]]))
-    return [[int(values[s]), int(c)] for s, c in zip(starts, counts)]
+    return [[values[s].item(), int(c)] for s, c in zip(starts, counts)]
+
+
+def expand_run_lengths(pairs: list[list[Any]]) -> np.ndarray:
+    """The array that :func:`run_lengths` encoded."""
+    if not pairs:
+        return np.zeros(0)
+    return np.repeat([value for value, _ in pairs], [count for _, count in pairs])
 
 
 def capped_rounds_warning(result: RunResult, max_rounds: int) -> str | None:

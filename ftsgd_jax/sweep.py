@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ftsgd_jax import devices, engine, results
+from ftsgd_jax import devices, engine, results, theory
 from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, closest, integer
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -468,7 +468,8 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
         "spec": sweep.spec | {"sweep": sweep.sweep_table},
         "digest": sweep.digest,
         "points": [
-            {"index": i, "id": ident, "values": values, "config": config.resolved, "seed": config.run.seed}
+            {"index": i, "id": ident, "values": values, "config": config.resolved, "seed": config.run.seed,
+             "theory": theory.record(config)}
             for i, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs))
         ],
         "scenario_keys": "fold_in(seed_key(run.seed), scenario)",

@@ -41,8 +41,8 @@ def test_summary_counts_capped_iterations_and_the_run_warns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "10 of 10 iterations ran max_rounds = 8, where eps_t is not guaranteed" in err
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["rounds_per_iteration"] == [[8, 10]]
-    assert manifest["rounds_needed"][0][0] > 8
+    assert manifest["theory"]["rounds_per_iteration"] == [[8, 10]]
+    assert manifest["theory"]["rounds_needed"][0][0] > 8
 
 
 def test_no_warning_when_nothing_is_capped():

@@ -1,0 +1,81 @@
+"""What the theory says about one run configuration, as a record for its manifest.
+
+:func:`record` gathers, from the functions that compute them for the engine, the numbers
+a configuration fixes before any scenario runs: its step sizes and its agreement targets
+eps_t (at the recorded iterations), its rounds per iteration, the contraction factor of
+its agreement rule, its objective's known facts and the constants of the sc error bound.
+``ftsgd run`` and ``ftsgd sweep`` write it into every manifest (``theory``); figures and
+reports read it there and derive none of it again.
+
+Per-record lists hold one value per record ``t = record_every, 2 record_every, ...,
+iterations``: the value of iteration ``t - 1``, the last one finished at that record.
+Every list is run-length encoded (``[[value, count], ...]``), so a constant step size or
+a fixed round count stays one pair however long the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ftsgd_jax import agreement, algorithms
+from ftsgd_jax.config import RunConfig
+from ftsgd_jax.objectives import Objective
+from ftsgd_jax.results import run_lengths
+
+SC_BOUND = "sigma^2 / (mu^2 k t)"  # E||x_t - x*||^2 of sc with views of at least k processes
+
+
+def record(config: RunConfig) -> dict[str, Any]:
+    """The theory record of ``config`` (plain JSON values)."""
+    spec, objective, iterations = config.algorithm, config.objective, config.run.iterations
+    alphas = algorithms.step_sizes(spec, objective, iterations)
+    last_finished = np.arange(config.run.record_every, iterations + 1, config.run.record_every) - 1
+    rounds = algorithms.rounds_schedule(spec, objective, config.topology, iterations)
+    agrees = algorithms.ALGORITHMS[spec.kind].agreement
+    return {
+        "step_size": run_lengths(alphas[last_finished]),
+        "eps": run_lengths(algorithms.eps_schedule(spec, alphas[last_finished])) if agrees else None,
+        "rounds_per_iteration": run_lengths(rounds.rounds),
+        "rounds_needed": run_lengths(rounds.needed),
+        "contraction": contraction(config) if agrees else None,
+        "objective": objective_facts(objective),
+        "sc_bound": sc_bound(objective),
+    }
+
+
+def contraction(config: RunConfig) -> dict[str, Any]:
+    """The agreement rule's per-round factor (the one ``rounds = "auto"`` counts with)."""
+    spec = config.algorithm
+    factor = {
+        "rule": spec.rule,
+        "factor": agreement.contraction_factor(spec.rule, config.topology.n, config.objective.dim),
+        "proven": spec.rule in agreement.PROVEN_RULES,
+    }
+    if spec.rounds == "auto":
+        factor["gradient_bound"] = algorithms.gradient_bound(spec, config.objective)
+    return factor
+
+
+def objective_facts(objective: Objective) -> dict[str, Any]:
+    """x*, Q*, mu, L, sigma (None where the objective does not know them) and its kind's facts,
+    such as the double well's minimizer."""
+    x_star = None if objective.x_star is None else run_lengths(np.asarray(objective.x_star, np.float64))
+    return {
+        "kind": objective.kind,
+        "dim": objective.dim,
+        "x_star": x_star,
+        "q_star": objective.q_star,
+        "mu": objective.mu,
+        "L": objective.L,
+        "sigma": objective.sigma,
+        **objective.facts,
+    }
+
+
+def sc_bound(objective: Objective) -> dict[str, Any] | None:
+    """sigma^2 / (mu^2 k t) as its coefficient sigma^2 / mu^2, where x*, mu and sigma are known."""
+    if objective.x_star is None or objective.mu is None or objective.sigma is None:
+        return None
+    return {"formula": SC_BOUND, "coefficient": objective.sigma**2 / objective.mu**2}
