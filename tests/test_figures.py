@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ftsgd_jax import figures
+from ftsgd_jax import figures, theory
+from ftsgd_jax.config import build_config
 from ftsgd_jax.errors import ConfigError
 
 FLOATS = (
@@ -36,9 +37,11 @@ BASE = {
 
 
 def config(**sections) -> dict:
-    """BASE with ``section={key: value}`` overrides."""
+    """BASE with ``section={key: value}`` overrides; an objective of another kind replaces BASE's."""
     out = copy.deepcopy(BASE)
     for section, values in sections.items():
+        if section == "objective" and values.get("kind", "quadratic") != "quadratic":
+            out[section] = {}
         out[section].update(values)
     return out
 
@@ -66,7 +69,7 @@ def write_sweep(
     columns: dict[str, list] = {c: [] for c in ("point", "scenario", "t", *FLOATS, *INTS, "majority", *swept)}
     for index, (cfg, values) in enumerate(zip(configs, metrics, strict=True)):
         swept_values = {key: cfg[key.split(".")[0]][key.split(".")[1]] for key in swept}
-        points.append({"index": index, "values": swept_values, "config": cfg})
+        points.append({"index": index, "values": swept_values, "config": cfg, "theory": theory.record(build_config(cfg))})
         rows = SCENARIOS * T.size
         columns["point"].append(np.full(rows, index))
         columns["scenario"].append(np.repeat(np.arange(SCENARIOS), T.size))
@@ -82,8 +85,16 @@ def write_sweep(
     table = pa.table({c: np.concatenate(parts) for c, parts in columns.items() if c not in drop})
     pq.write_table(table, directory / "metrics.parquet")
     manifest = {"spec": {}, "name": name, "figures": figure_names, "swept": swept, "points": points}
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(directory, manifest)
     return directory
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def read_manifest(directory: Path) -> dict:
+    return json.loads((directory / "manifest.json").read_text())
 
 
 def assert_files(paths: list[Path], names: list[str]) -> None:
@@ -98,7 +109,7 @@ def measured(ax) -> list:
     return [line for line in ax.get_lines() if line.get_gid() is None and not line.get_label().startswith("_")]
 
 
-def theory(ax) -> list:
+def theory_lines(ax) -> list:
     return [line for line in ax.get_lines() if line.get_gid() == figures.THEORY]
 
 
@@ -127,7 +138,7 @@ def test_error_vs_iteration(tmp_path):
     sweep_dir = error_sweep(tmp_path / "sweep")
     paths = figures.draw_all(sweep_dir, tmp_path / "out")
     assert_files(paths, ["err_error_vs_iteration"])
-    fig = figures.error_vs_iteration(figures.load_sweep(sweep_dir))
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert [line.get_label() for line in measured(ax)] == [
@@ -135,7 +146,7 @@ def test_error_vs_iteration(tmp_path):
         "sc · random · 1 crash (random)",
         "seq · self_only · no crashes",
     ]
-    lines = theory(ax)
+    lines = theory_lines(ax)
     assert len(lines) == 3 and all(line.get_linestyle() == "--" for line in lines)
     t, y = lines[0].get_data()
     np.testing.assert_allclose(y, 1.0 / (4 * t))  # sync: k = n = 4
@@ -156,12 +167,12 @@ def test_error_vs_iteration_splits_many_points_into_panels(tmp_path):
             metrics.append({"err_mean": noise(m) / (m * T), "view_min": np.full((SCENARIOS, T.size), m)})
     swept = ["schedule.kind", "system.clusters"]
     sweep_dir = write_sweep(tmp_path / "s", "acc", ["error_vs_iteration"], swept, configs, metrics)
-    fig = figures.error_vs_iteration(figures.load_sweep(sweep_dir))
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
     assert [ax.get_title() for ax in fig.axes] == [f"schedule.kind = {s}" for s in ("sync", "random", "self_only")]
     assert fig.get_size_inches()[0] == pytest.approx(figures.DOUBLE_COLUMN)
     for ax in fig.axes:
         assert [line.get_label() for line in measured(ax)] == [f"n={m} ({m}×1)" for m in (1, 2, 4, 8)]
-        assert len(theory(ax)) == 4
+        assert len(theory_lines(ax)) == 4
     # the same series has the same colour in every panel
     colours = {tuple(measured(ax)[2].get_color()) for ax in fig.axes}
     assert len(colours) == 1
@@ -177,13 +188,13 @@ def test_loss_vs_iteration(tmp_path):
     swept = ["algorithm.kind", "objective.kind"]
     sweep_dir = write_sweep(tmp_path / "s", "nc", ["loss_vs_iteration"], swept, [dw, mlp, gen_dw, gen_mlp], metrics)
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["nc_loss_vs_iteration"])
-    well, net = figures.loss_vs_iteration(figures.load_sweep(sweep_dir)).axes[:2]
+    well, net = figures.loss_vs_iteration.draw(figures.load_sweep(sweep_dir)).axes[:2]
     assert (well.get_title(), net.get_title()) == ("objective: double_well", "objective: mlp")
     assert [line.get_label() for line in measured(well)] == ["sc", "gen (mean)"]
     assert well.get_yscale() == "linear" and net.get_yscale() == "log"  # negative losses stay linear
-    (optimum,) = theory(well)
+    (optimum,) = theory_lines(well)
     assert optimum.get_ydata()[0] == pytest.approx(2 * -1.019866, abs=1e-5)  # dim * Q(x_m), x_m = 0.957504
-    assert not theory(net)
+    assert not theory_lines(net)
     assert measured(well)[0].get_color() == measured(net)[0].get_color()
 
 
@@ -197,13 +208,13 @@ def test_speedup(tmp_path):
             metrics.append({"err_mean": noise(m, spread=0.05) / (k * T), "view_min": np.full((SCENARIOS, T.size), k)})
     sweep_dir = write_sweep(tmp_path / "s", "scale", ["speedup"], ["system.clusters", "schedule.kind"], configs, metrics)
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["scale_speedup"])
-    ax = figures.speedup(figures.load_sweep(sweep_dir)).axes[0]
+    ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
     series = measured(ax)
     assert [line.get_label() for line in series] == ["sync", "random"]
     assert legend_title(ax.figure) == "sc · no crashes"  # what every series shares
     np.testing.assert_array_equal(series[0].get_xdata(), [1, 2, 4, 8])
     np.testing.assert_allclose(series[0].get_ydata(), [1, 2, 4, 8], rtol=0.15)  # sync: ideal
-    lines = theory(ax)
+    lines = theory_lines(ax)
     ideal = [line for line in lines if line.get_label() == "_ideal"]
     assert len(ideal) == 1 and np.array_equal(ideal[0].get_xdata(), ideal[0].get_ydata())
     assert len(lines) == 3  # ideal + one k-line per series
@@ -234,7 +245,7 @@ def faults_sweep(directory: Path, drop: tuple[str, ...] = ()) -> Path:
 def test_faults(tmp_path):
     sweep_dir = faults_sweep(tmp_path / "s")
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["ft_faults"])
-    fig = figures.faults(figures.load_sweep(sweep_dir))
+    fig = figures.faults.draw(figures.load_sweep(sweep_dir))
     error_ax, blocked_ax = fig.axes[:2]
     assert fig.get_size_inches()[0] == pytest.approx(figures.DOUBLE_COLUMN)
     labels = [line.get_label() for line in measured(error_ax)]
@@ -254,7 +265,7 @@ def test_faults_uses_loss_when_error_unknown(tmp_path):
     cfg = config(objective={"kind": "double_well", "dim": 1, "sigma": 1.0}, algorithm={"step": "constant"})
     metrics = [{"loss_mean": -noise(0)}]
     sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], [], [cfg], metrics)
-    ax = figures.faults(figures.load_sweep(sweep_dir)).axes[0]
+    ax = figures.faults.draw(figures.load_sweep(sweep_dir)).axes[0]
     assert ax.get_yscale() == "linear" and "loss" in ax.get_ylabel()
 
 
@@ -269,11 +280,11 @@ def test_agreement(tmp_path):
     ]
     sweep_dir = write_sweep(tmp_path / "s", "agr", ["agreement"], ["algorithm.kind"], [gen, sc], metrics)
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["agr_agreement"])
-    spread_ax, rounds_ax = figures.agreement(figures.load_sweep(sweep_dir)).axes[:2]
+    spread_ax, rounds_ax = figures.agreement.draw(figures.load_sweep(sweep_dir)).axes[:2]
     assert spread_ax.get_yscale() == "log"
     assert [line.get_label() for line in measured(spread_ax)] == ["gen (mean)", "sc"]
     assert legend_title(spread_ax.figure) == "random · no crashes"
-    (eps_line,) = theory(spread_ax)  # only the GEN point has a target
+    (eps_line,) = theory_lines(spread_ax)  # only the GEN point has a target
     t, y = eps_line.get_data()
     np.testing.assert_allclose(y, 0.5 / t)  # eps of iteration t-1: 0.5 / (mu ((t-1) + 1))
     assert len(measured(rounds_ax)) == 2
@@ -309,7 +320,7 @@ def impossibility_sweep(directory: Path, with_npz: bool = True) -> Path:
 def test_impossibility(tmp_path):
     sweep_dir = impossibility_sweep(tmp_path / "s")
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["imp_impossibility"])
-    fig = figures.impossibility(figures.load_sweep(sweep_dir))
+    fig = figures.impossibility.draw(figures.load_sweep(sweep_dir))
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert len(panels) == 2
     texts = [[t.get_text() for t in ax.texts if t.get_gid() == "outcome"][0] for ax in panels]
@@ -320,16 +331,16 @@ def test_impossibility(tmp_path):
     assert [ax.get_title() for ax in panels] == ["nowait", "gen (mean)"]
     assert legend_title(fig) == "random · no crashes"
     assert len(panels[0].patches) == 2  # one histogram per partition group
-    minima = [line.get_xdata()[0] for line in theory(panels[0])]
+    minima = [line.get_xdata()[0] for line in theory_lines(panels[0])]
     np.testing.assert_allclose(sorted(minima), [-0.957504, 0.957504], atol=1e-6)
 
 
 def test_majority_side():
     state = {"group_of_cluster": np.array([0, 0, 1])}
-    weighted = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "weighted"}))
-    count = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "count"}))
-    assert figures.majority_side(weighted, state, "impossibility") == "group 1 (4/6 weighted)"
-    assert figures.majority_side(count, state, "impossibility") == "group 0 (2/3 count)"
+    weighted = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "weighted"}), {})
+    count = figures.Point(0, {}, config(system={"clusters": [1, 1, 4], "quorum": "count"}), {})
+    assert figures.impossibility.majority_side(weighted, state) == "group 1 (4/6 weighted)"
+    assert figures.impossibility.majority_side(count, state) == "group 0 (2/3 count)"
 
 
 def test_contraction(tmp_path):
@@ -342,9 +353,9 @@ def test_contraction(tmp_path):
                {}]  # sc: NaN, left out
     sweep_dir = write_sweep(tmp_path / "s", "con", ["contraction"], ["algorithm.rule"], configs, metrics)
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["con_contraction"])
-    ax = figures.contraction(figures.load_sweep(sweep_dir)).axes[0]
+    ax = figures.contraction.draw(figures.load_sweep(sweep_dir)).axes[0]
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["mean", "midpoint"]
-    factors = sorted(line.get_ydata()[0] for line in theory(ax))
+    factors = sorted(line.get_ydata()[0] for line in theory_lines(ax))
     np.testing.assert_allclose(factors, [0.5, 0.75])  # midpoint 1/2, mean 1 - 1/4
 
 
@@ -358,6 +369,44 @@ def test_draw_suite_and_figure_list(tmp_path):
     assert set(figures.FIGURES) == {
         "error_vs_iteration", "loss_vs_iteration", "speedup", "faults", "agreement", "impossibility", "contraction"
     }
+
+
+# --- theory from the manifest -----------------------------------------------------------------
+
+
+def test_theory_lines_are_drawn_from_the_manifest(tmp_path):
+    sweep_dir = error_sweep(tmp_path / "err")
+    manifest = read_manifest(sweep_dir)
+    manifest["points"][0]["theory"]["sc_bound"]["coefficient"] = 3.0
+    write_manifest(sweep_dir, manifest)
+    t, y = theory_lines(figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir)).axes[0])[0].get_data()
+    np.testing.assert_allclose(y, 3.0 / (4 * t))
+
+    gen = config(algorithm={"kind": "gen", "rounds": 2})
+    sweep_dir = write_sweep(tmp_path / "agr", "agr", ["agreement"], [], [gen], [{"disagreement": noise(0) / T}])
+    manifest = read_manifest(sweep_dir)
+    manifest["points"][0]["theory"]["eps"] = [[0.25, 4], [0.125, T.size - 4]]
+    write_manifest(sweep_dir, manifest)
+    (eps_line,) = theory_lines(figures.agreement.draw(figures.load_sweep(sweep_dir)).axes[0])
+    np.testing.assert_array_equal(eps_line.get_ydata(), [0.25] * 4 + [0.125] * (T.size - 4))
+
+    sweep_dir = impossibility_sweep(tmp_path / "imp")
+    manifest = read_manifest(sweep_dir)
+    for point in manifest["points"]:
+        point["theory"]["objective"]["minimizer"] = 0.5
+    write_manifest(sweep_dir, manifest)
+    panel = figures.impossibility.draw(figures.load_sweep(sweep_dir)).axes[0]
+    assert sorted(line.get_xdata()[0] for line in theory_lines(panel)) == [-0.5, 0.5]
+
+
+def test_a_manifest_without_theory_asks_to_rerun_the_sweep(tmp_path):
+    sweep_dir = error_sweep(tmp_path / "err")
+    manifest = read_manifest(sweep_dir)
+    del manifest["points"][1]["theory"]
+    write_manifest(sweep_dir, manifest)
+    with pytest.raises(ConfigError, match="point 1 has no theory record.*re-run the sweep") as info:
+        figures.draw_all(sweep_dir, tmp_path / "out")
+    assert info.value.field == "figures"
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -402,7 +451,7 @@ def test_unknown_figure(tmp_path):
         figures.draw_all(sweep_dir, tmp_path / "out")
 
 
-# --- labels and schedules -------------------------------------------------------------------
+# --- labels -----------------------------------------------------------------------------------
 
 
 def test_shorten():
@@ -416,18 +465,6 @@ def test_point_label():
     assert figures.point_label(cfg) == "sc · random · 3 crashes (random)"
     assert figures.point_label(cfg, ["system.clusters", "run.seed"]) == "sc · random · 3 crashes (random) · n=16 (4×4) · seed=0"
     assert figures.point_label(cfg, drop={"faults.crashes"}) == "sc · random · random crashes"
-
-
-def test_step_sizes_match_the_engine_schedules():
-    optax = pytest.importorskip("optax")
-    t = np.arange(100)
-    point = figures.Point(0, {}, config(algorithm={"step": "cosine", "lr": 0.1}))
-    expected = np.asarray([optax.cosine_decay_schedule(0.1, decay_steps=100)(i) for i in t])
-    np.testing.assert_allclose(figures.step_sizes(point, t, "agreement"), expected, rtol=1e-5, atol=1e-7)
-    point = figures.Point(0, {}, config(algorithm={"step_scale": 2.0, "step_offset": 8.0}, objective={"mu": 0.5}))
-    np.testing.assert_allclose(figures.step_sizes(point, t, "agreement"), 2.0 / (0.5 * (t + 8.0)))
-    point = figures.Point(0, {}, config(algorithm={"step": "constant", "lr": 0.03, "eps0": 2.0, "eps_power": 0.5}))
-    np.testing.assert_allclose(figures.eps_targets(point, t + 1, "agreement"), 2.0 * np.sqrt(0.03))
 
 
 # --- space-time diagram ----------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""error_vs_iteration: ‖x − x*‖² vs t (log-log) per point, beside the sc bound σ²/(μ² k t).
+
+k is the point's smallest view: n under the ``sync`` scheduler, else the median of the
+measured smallest view sizes. More than eight points are split into panels by a swept key.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ftsgd_jax.figures.data import Point, SweepData
+from ftsgd_jax.figures.labels import MAX_SERIES, facet_key, facets, point_labels
+from ftsgd_jax.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, Palette, figure, legend_below, median, new_figure
+from ftsgd_jax.figures.style import plot_band, theory_line
+
+
+@figure("error_vs_iteration")
+def draw(sweep: SweepData) -> Figure:
+    points = sweep.points
+    curves = [(point, *sweep.grid(point, "err_mean")) for point in points]
+    if not any(np.isfinite(values).any() for _, _, values in curves):
+        raise sweep.fail("err_mean is NaN at every point (objective without a known optimum)")
+    key = facet_key(sweep) if len(points) > MAX_SERIES else None
+    common, labels = point_labels(sweep, points, drop={key} if key else ())
+    palette = Palette(labels)
+    panels = facets(points, key)
+    fig, axes = new_figure(SINGLE_COLUMN if len(panels) == 1 else DOUBLE_COLUMN, 2.4, ncols=len(panels), sharey=True)
+    handles: dict[str, Line2D] = {}
+    theory_drawn = False
+    by_index = {point.index: (label, t, values) for (point, t, values), label in zip(curves, labels, strict=True)}
+    for ax, (title, members) in zip(axes[0], panels.items(), strict=True):
+        for point in members:
+            label, t, values = by_index[point.index]
+            handles.setdefault(label, plot_band(ax, t, values, label, palette(label)))
+            bound = point.theory["sc_bound"]
+            k = bound_views(sweep, point)
+            if bound is not None and k:
+                dense = np.geomspace(max(t[0], 1), t[-1], 64)
+                theory_line(ax, dense, bound["coefficient"] / (k * dense), color=palette(label))
+                theory_drawn = True
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration t")
+        ax.set_title(title)
+    axes[0, 0].set_ylabel("‖x − x*‖² (squared distance)")
+    legend = list(handles.values())
+    if theory_drawn:
+        legend.append(Line2D([], [], color="grey", linestyle="--", label=r"theory $\sigma^2/(\mu^2 k t)$, k = min view size"))
+    legend_below(fig, legend, common)
+    return fig
+
+
+def bound_views(sweep: SweepData, point: Point) -> float:
+    """The k of the bound: n for sync schedules, else the point's median min view size."""
+    if point.config.get("schedule", {}).get("kind") == "sync":
+        return float(point.n)
+    k = median(sweep.grid(point, "view_min")[1])
+    return k if math.isfinite(k) and k > 0 else float(point.n)
