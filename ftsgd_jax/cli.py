@@ -19,12 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ftsgd_jax import __version__
+from ftsgd_jax.api import Interrupted
 from ftsgd_jax.errors import ConfigError
-
-# A sweep or run above either size is started only with --yes.
-CONFIRM_SCENARIO_ITERATIONS = 10**11
-CONFIRM_RESULT_BYTES = 20 * 2**30
-REFERENCE_RATE = 300_000  # scenario-iterations/s of sc at n = 16 on 2 CPU cores (README, Performance)
 
 
 class Progress:
@@ -95,185 +91,48 @@ def stop_on_interrupt() -> Iterator[StopRequest]:
         signal.signal(signal.SIGINT, previous)
 
 
-class Interrupted(Exception):
-    """Work stopped on the user's request; ``message`` says what is kept."""
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
-
-
-def _size(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if nbytes < 1024 or unit == "PiB":
-            return f"{nbytes:.3g} {unit}"
-        nbytes /= 1024
-    return f"{nbytes:.3g} PiB"
-
-
-def _duration(seconds: float) -> str:
-    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= length:
-            return f"{seconds / length:.3g} {unit}"
-    return f"{seconds:.2g} seconds"
-
-
-def check_size(configs, out: Path, yes: bool, field: str) -> str:
-    """Refuse work that cannot fit, ask for --yes above the thresholds; return a one-line estimate."""
-    from ftsgd_jax import devices
-    from ftsgd_jax.metrics import METRIC_COLUMNS
-
-    for config in configs:
-        devices.chunk_size(config)  # refuses a scenario that does not fit in memory
-    work = sum(c.run.scenarios * c.run.iterations for c in configs)
-    stored = sum(devices.result_bytes(c, len(METRIC_COLUMNS) + 2) for c in configs)
-    estimate = (
-        f"about {work:.3g} scenario-iterations (roughly {_duration(work / REFERENCE_RATE)} at "
-        f"{REFERENCE_RATE:,}/s, sc at n = 16 on 2 CPU cores) and up to {_size(stored)} of results"
-    )
-    free_disk = devices.free_disk_bytes(out)
-    reasons = []
-    if work > CONFIRM_SCENARIO_ITERATIONS or stored > CONFIRM_RESULT_BYTES:
-        reasons.append("that is large")
-    if stored > free_disk:
-        reasons.append(f"only {_size(free_disk)} are free on the disk of {out}")
-    if reasons and not yes:
-        raise ConfigError(field, f"{estimate}; {', '.join(reasons)}: pass --yes to start it anyway")
-    return estimate
-
-
 def command_run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ftsgd_jax import api, results
 
-    from ftsgd_jax import devices, engine, results
-    from ftsgd_jax.config import load_config
-    from ftsgd_jax.metrics import METRIC_COLUMNS
-
-    config = load_config(args.config, args.set)
-    out = Path(args.out)
-    with results.FolderLock(out, "run"):
-        kind = results.folder_kind(out)
-        if kind not in (None, "run"):
-            if not args.force:
-                what = {"sweep": "a sweep's results", "suite": "a suite of sweeps"}.get(kind, "other files")
-                raise ConfigError("--out", f"{out} holds {what}; use another folder or --force to replace them")
-            results.clear_results(out)
-        results.remove_temporaries(out)
-        check_size([config], out, args.yes, "run")
-        needed = 3 * devices.result_bytes(config, len(METRIC_COLUMNS) + 2)  # chunks, joined arrays, table
-        free = devices.available_memory_bytes()
-        if needed > free:
-            raise ConfigError(
-                "run.scenarios",
-                f"{config.run.scenarios} scenarios x {config.run.iterations // config.run.record_every} records need about "
-                f"{_size(needed)} of memory for the results but {_size(free)} are free; use fewer scenarios, a larger "
-                "run.record_every, or `ftsgd sweep` with seeds (it writes as it goes)",
+    with stop_on_interrupt() as stop:
+        try:
+            result = api.run(
+                args.config, args.set, out=args.out, force=args.force, yes=args.yes, progress=Progress("run"), stop=stop
             )
-        started = time.perf_counter()
-        progress = Progress("run")
-        with stop_on_interrupt() as stop:
-
-            def report(done: int, total: int) -> None:
-                progress(done, total)
-                if stop() and done < total:
-                    unchanged = "it is unchanged" if kind == "run" else "nothing else is there"
-                    raise Interrupted(f"interrupted: nothing was written to {out} ({unchanged}); `ftsgd run` writes only when it finishes")
-
-            result = engine.run(config, progress=report)
-        summary = results.summarize(result, config.topology.n)
-        indices = np.arange(config.run.scenarios)
-        (out / "manifest.json").unlink(missing_ok=True)  # the old manifest goes first: no mixed folder
-        results.write_table(out / "metrics.parquet", results.metrics_table(result, indices))
-        results.write_json(out / "summary.json", summary)
-        results.write_json(
-            out / "manifest.json",
-            {
-                "command": "run",
-                "config_file": str(Path(args.config).resolve()),
-                "overrides": list(args.set),
-                "config": config.resolved,
-                "seed": config.run.seed,
-                "scenario_keys": "fold_in(seed_key(seed), scenario)",
-                "non_finite_json": 'inf, -inf and nan are written as the strings "inf", "-inf", "nan"',
-                "rounds_per_iteration": results.run_lengths(result.rounds_per_iteration),
-                "rounds_needed": results.run_lengths(result.rounds_needed),
-                "run_lengths": "per-iteration lists are written as [[value, count], ...]",
-                "environment": results.environment(),
-                "timings": {
-                    "compile_seconds": result.compile_seconds,
-                    "run_seconds": result.run_seconds,
-                    "total_seconds": time.perf_counter() - started,
-                    "scenario_iterations_per_second": config.run.scenarios
-                    * config.run.iterations
-                    / max(result.run_seconds, 1e-9),
-                    "chunk": result.chunk,
-                    "peak_rss_bytes": results.peak_rss_bytes(),
-                },
-            },
-        )
-    print(results.format_summary(summary))
-    capped = results.capped_rounds_warning(result, config.algorithm.max_rounds)
-    if capped:
-        print(capped, file=sys.stderr)
-    nonfinite = summary["nonfinite"]
-    if nonfinite["count"]:
-        print(f"warning: {nonfinite['count']} scenarios produced NaN/Inf: {nonfinite['scenarios'][:20]}", file=sys.stderr)
-    print(f"wrote {out}/metrics.parquet, summary.json, manifest.json")
+        except api.Interrupted as stopped:
+            raise Interrupted(f"{stopped.message}; `ftsgd run` writes only when it finishes") from None
+    print(results.format_summary(result.summary))
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    print(f"wrote {result.out}/metrics.parquet, summary.json, manifest.json")
     return 0
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from ftsgd_jax import results
+    from ftsgd_jax import api
     from ftsgd_jax import sweep as sweeps
-    from ftsgd_jax.config import load_toml
 
-    path = Path(args.spec)
-    spec = load_toml(path)
-    out = Path(args.out)
-    suite = sweeps.is_suite(spec)
-    if suite:
-        members = sweeps.suite_members(spec, path)
-        parsed = [sweeps.Sweep(load_toml(member), member, overrides) for member, overrides in members]
-        names = [s.name for s in parsed]
-        if len(set(names)) != len(names):
-            raise ConfigError("suite.sweeps", f"two sweeps have the same name (their folder): {names}")
-    else:
-        parsed = [sweeps.Sweep(spec, path)]
     resume_command = shlex.join(["ftsgd", "sweep", str(args.spec), "--out", str(args.out), "--resume"])
-    with contextlib.ExitStack() as stack:
-        if suite:
-            stack.enter_context(results.FolderLock(out, "sweep (suite)"))
-            kind = results.folder_kind(out)
-            if kind not in (None, "suite"):
-                if not args.force:
-                    raise ConfigError("--out", f"{out} holds results that are not a suite's; use another folder or --force")
-                results.clear_results(out)
-            results.remove_temporaries(out)
-        else:
-            results.check_folder(out)
-        estimate = check_size([c for s in parsed for c in s.configs], out, args.yes, "sweep")
-        points = sum(len(s.points) for s in parsed)
-        header = f"{len(parsed)} sweep(s), {points} points: {estimate}"
-        if suite:
-            results.write_json(out / "suite.json", {"suite": str(path.resolve()), "sweeps": [s.name for s in parsed]})
-        stop = stack.enter_context(stop_on_interrupt())
-        for number, sweep in enumerate(parsed, 1):
-            target = out / sweep.name if suite else out
-            label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
-            progress = Progress(label, header=header if number == 1 else None)
-            try:
-                manifest = sweeps.run_sweep(sweep, target, resume=args.resume, force=args.force, progress=progress, stop=stop)
-            except sweeps.Interrupted as stopped:
-                raise Interrupted(
-                    f"interrupted: {stopped.done} of {stopped.total} scenarios of sweep {sweep.name} are kept in {target}; "
-                    f"resume with: {resume_command}"
-                ) from None
-            summary = _read_summary(target)
-            print(f"== {sweep.name}: {target}")
-            print(sweeps.format_points(summary, manifest["swept"]))
-            if stop() and number < len(parsed):
-                raise Interrupted(f"interrupted after sweep {sweep.name}; finished sweeps are kept in {out}; resume with: {resume_command}")
-    print(f"results in {out}")
+
+    def progress(parsed: list[sweeps.Sweep], number: int, estimate: str) -> Progress:
+        sweep = parsed[number - 1]
+        header = f"{len(parsed)} sweep(s), {sum(len(s.points) for s in parsed)} points: {estimate}"
+        label = f"sweep {sweep.name} ({number}/{len(parsed)}, {len(sweep.points)} points)"
+        return Progress(label, header=header if number == 1 else None)
+
+    def finished(result: api.SweepResult) -> None:
+        print(f"== {result.name}: {result.out}")
+        print(sweeps.format_points(result.summary.to_pylist(), result.manifest["swept"]))
+
+    with stop_on_interrupt() as stop:
+        try:
+            api.run_sweep(
+                args.spec, args.out, resume=args.resume, force=args.force, yes=args.yes,
+                progress=progress, stop=stop, finished=finished,
+            )
+        except api.Interrupted as stopped:
+            raise Interrupted(f"{stopped.message}; resume with: {resume_command}") from None
+    print(f"results in {Path(args.out)}")
     return 0
 
 
@@ -364,12 +223,6 @@ def command_figures(args: argparse.Namespace) -> int:
             print(path)
     print(f"{len(paths)} files (PNG and PDF) in {args.out}")
     return 0
-
-
-def _read_summary(folder: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(folder / "summary.parquet").to_pylist()
 
 
 DESCRIPTION = (
