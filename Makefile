@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/ftsgd bench --out results/bench
+	$(BIN)/python -m benchmarks --out results/bench
 
 clean:
 	rm -rf $(VENV) results

@@ -1,4 +1,4 @@
-"""The `ftsgd` command line: run, sweep, figures, replay, bench.
+"""The `ftsgd` command line: run, sweep, figures, replay, attack.
 
 Bad input of any kind ends with one line on stderr naming the field and what is allowed,
 and exit status 2, before any simulation work; never a traceback. Ctrl-C stops after the
@@ -227,7 +227,7 @@ def command_figures(args: argparse.Namespace) -> int:
 
 DESCRIPTION = (
     "Fault-tolerant asynchronous SGD in the cluster-based model, simulated as JAX array programs: "
-    "run one configuration, sweep a grid of them, draw figures, replay one scenario, benchmark."
+    "run one configuration, sweep a grid of them, draw figures, replay one scenario, search the worst schedules."
 )
 
 
@@ -288,9 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--out", required=True, help="output folder")
     attack.set_defaults(handler=command_attack)
 
-    from ftsgd_jax import bench
-
-    bench.register(commands)
     return parser
 
 
