@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.measure import best_call_seconds
+from benchmarks.measure import repeated_runs
 from benchmarks.plan import bench_config, clusters_for
 from ftsgd_jax import agreement, algorithms, engine, metrics, rng
 from ftsgd_jax.model import NEVER, CrashPoints
@@ -62,7 +62,8 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
             failed[name] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
             continue
         compile_seconds = time.perf_counter() - started
-        best, calls = best_call_seconds(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)), repeats)
+        _, calls, seconds = repeated_runs(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)), repeats, 0.02, 2.0)
+        best = min(seconds) / calls
         parts[name] = {
             "seconds_per_call": best,
             "calls_per_run": calls,

@@ -67,14 +67,19 @@ def xla_bytes(compiled) -> int | None:
     return sum(int(getattr(analysis, name, 0) or 0) for name in names)
 
 
-def repeated_runs(run: Callable[[], Any], repeats: int, min_seconds: float) -> tuple[float, int, list[float]]:
+def repeated_runs(
+    run: Callable[[], Any], repeats: int, min_seconds: float, max_seconds: float = math.inf
+) -> tuple[float, int, list[float]]:
     """Time ``run`` (which blocks): one untimed warm-up call, then ``repeats`` timed runs of
-    ``calls`` back-to-back calls each, ``calls`` chosen so that a run lasts ``min_seconds``.
-    Returns (warm-up seconds, calls per run, seconds of each run)."""
+    ``calls`` back-to-back calls each, ``calls`` chosen so that a run lasts ``min_seconds``;
+    with a finite ``max_seconds``, slow calls get fewer runs (about ``max_seconds`` in all,
+    at least one). Returns (warm-up seconds, calls per run, seconds of each run)."""
     started = time.perf_counter()
     run()
-    first = time.perf_counter() - started
-    calls = max(1, math.ceil(min_seconds / max(first, 1e-6)))
+    first = max(time.perf_counter() - started, 1e-6)
+    calls = max(1, math.ceil(min_seconds / first))
+    if math.isfinite(max_seconds):
+        repeats = max(1, min(repeats, math.ceil(max_seconds / (first * calls))))
     seconds = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -82,26 +87,6 @@ def repeated_runs(run: Callable[[], Any], repeats: int, min_seconds: float) -> t
             run()
         seconds.append(time.perf_counter() - started)
     return first, calls, seconds
-
-
-def best_call_seconds(
-    run: Callable[[], Any], repeats: int = 5, min_seconds: float = 0.02, max_seconds: float = 2.0
-) -> tuple[float, int]:
-    """Best seconds per call of ``run`` (which blocks), after a warm-up call; short calls are
-    repeated inside each timed run so that a run lasts ``min_seconds``, and slow ones get
-    fewer runs (about ``max_seconds`` in all, at least one)."""
-    started = time.perf_counter()
-    run()
-    first = max(time.perf_counter() - started, 1e-7)
-    calls = max(1, math.ceil(min_seconds / first))
-    repeats = max(1, min(repeats, math.ceil(max_seconds / (first * calls))))  # slow parts: fewer
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(calls):
-            run()
-        best = min(best, (time.perf_counter() - started) / calls)
-    return best, calls
 
 
 def bench_engine(
