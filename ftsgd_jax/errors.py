@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Iterable
 
 
@@ -24,6 +25,14 @@ def closest(name: str, allowed: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def known_keys(section: str, given: Iterable[object], allowed: Iterable[str]) -> None:
+    """Refuse a key of ``given`` that is not in ``allowed``, naming ``section.key`` and the allowed keys."""
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}", f"unknown key; allowed: {', '.join(allowed)}{closest(str(key), allowed)}")
 
 
 def choice(field: str, value: object, allowed: Iterable[str]) -> str:
@@ -43,14 +52,16 @@ def real(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    note: str = "",
 ) -> float:
     """A finite number in the given range, as a float, or ConfigError naming the range.
 
     Booleans, strings, NaN and infinities are refused: every float setting has a finite
     range, so a run never starts from a value that turns into NaN or a zero step later.
+    ``note`` follows the range in the message (e.g. " or inf (never heals)").
     """
-    allowed = range_text(low, high, low_open, high_open)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    allowed = range_text(low, high, low_open, high_open) + note
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(field, f"need a number {allowed}, got {value!r}")
     number = float(value)
     if not math.isfinite(number):
@@ -63,10 +74,17 @@ def real(
 
 
 def integer(field: str, value: object, low: int, high: int | None = None) -> int:
-    """An integer (not a boolean) in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    """An integer (not a boolean) in ``[low, high]``, as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ConfigError(field, f"need an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def flag(field: str, value: object) -> bool:
+    """A boolean (TOML true or false)."""
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"need true or false, got {value!r}")
     return value
 
 

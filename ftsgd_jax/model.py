@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import rng
-from ftsgd_jax.errors import ConfigError, choice
+from ftsgd_jax.errors import ConfigError, choice, integer
 
 QUORUM_RULES = ("weighted", "count")
 CRASH_PATTERNS = ("none", "random", "initial", "clusters")
@@ -163,15 +163,14 @@ class CrashPattern:
 
 def validate_crash_count(pattern: CrashPattern, crashes: int, topology: Topology) -> int:
     """Check a crash count against the pattern and topology; return it as int."""
-    if isinstance(crashes, bool) or not isinstance(crashes, (int, np.integer)) or crashes < 0:
-        raise ConfigError("faults.crashes", f"need a non-negative integer, got {crashes!r}")
+    crashes = integer("faults.crashes", crashes, 0)
     limit = topology.m if pattern.kind == "clusters" else topology.n
     what = "clusters" if pattern.kind == "clusters" else "processes"
     if crashes > limit:
         raise ConfigError("faults.crashes", f"{crashes} crashes but only {limit} {what}")
     if pattern.kind == "none" and crashes:
         raise ConfigError("faults.crashes", "pattern 'none' takes crashes = 0")
-    return int(crashes)
+    return crashes
 
 
 def draw_crash_points(

@@ -6,7 +6,8 @@ The data (Hessian diagonal, data matrix, labels, ...) are array leaves; the kind
 dimension and every scalar constant are static, so an objective can be closed over or
 passed through ``jit`` and a sweep compiles once per objective.
 
-Kinds (DESIGN.md §5) and the choices made here (CHOICE marks what the design left open):
+Kinds (README "The algorithms") and the choices made here (CHOICE marks what the paper's
+public abstract leaves open; docs/reconstruction.md lists them all):
 
 ``quadratic``
     ``Q(x) = 1/2 sum_i h_i (x_i - x*_i)^2`` with ``h = linspace(mu, L, dim)`` and ``Q* = 0``.
@@ -22,7 +23,8 @@ Kinds (DESIGN.md §5) and the choices made here (CHOICE marks what the design le
     ``L = lambda_max(A^T A / N)/4 + lam`` (at most ``max||a_i||^2/4 + lam``; the latter is
     used when both sides of ``A`` exceed 2048).
 ``double_well``
-    The impossibility function of DESIGN.md §3. CHOICE for ``dim > 1``: the separable sum
+    The impossibility function: without a majority, processes may settle in different
+    wells (README "Figures"). CHOICE for ``dim > 1``: the separable sum
     ``Q(x) = sum_i q(x_i)``, ``q(x) = -exp(-(x-1)^2) - exp(-(x+1)^2)``, so every coordinate
     has its own two wells at ``+-x_m`` (``x_m ~ 0.9575``, slightly inside +-1 because the wells
     attract each other) and ``x0 = 0`` is a critical point (a maximum). ``x_star = None``
@@ -60,11 +62,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import rng
-from ftsgd_jax.errors import ConfigError, choice, closest
+from ftsgd_jax.errors import ConfigError, choice, closest, integer, real
 
 Array = jax.Array
-
-KINDS = ("quadratic", "logistic", "double_well", "mlp")
 
 #: Defaults of every key, per kind. ``0`` for ``logistic.dim``/``samples`` and ``mlp.dim``
 #: means "automatic" (see :func:`objective_defaults`).
@@ -102,7 +102,7 @@ def objective_defaults(kind: str) -> dict[str, Any]:
     feature index for a file), ``logistic.samples`` (512 synthetic, all rows of a file) and
     ``mlp.dim`` (``hidden * (inputs + 2) + 1``). ``Objective.config`` gives the resolved values.
     """
-    choice("objective.kind", kind, KINDS)
+    choice("objective.kind", kind, _BUILDERS)
     return dict(_DEFAULTS[kind])
 
 
@@ -387,46 +387,21 @@ _FNS: dict[str, _KindFns] = {
 # ------------------------------------------------------------------------ validation
 
 
-def _range_text(gt=None, ge=None, lt=None, le=None) -> str:
-    parts = [f"> {gt}" if gt is not None else "", f">= {ge}" if ge is not None else "",
-             f"< {lt}" if lt is not None else "", f"<= {le}" if le is not None else ""]
-    return " and ".join(p for p in parts if p)
-
-
-def _int(field: str, value: Any, ge: int, le: int | None = None) -> int:
-    rng = _range_text(ge=ge, le=le)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(field, f"must be an integer {rng}, got {value!r}")
-    if value < ge or (le is not None and value > le):
-        raise ConfigError(field, f"must be an integer {rng}, got {value}")
-    return int(value)
-
-
-def _real(field: str, value: Any, *, gt=None, ge=None, lt=None) -> float:
-    rng = _range_text(gt=gt, ge=ge, lt=lt)
-    want = f"must be a finite number {rng}".rstrip()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(field, f"{want}, got {value!r}")
-    if (gt is not None and value <= gt) or (ge is not None and value < ge) or (lt is not None and value >= lt):
-        raise ConfigError(field, f"{want}, got {value}")
-    return float(value)
-
-
 def _fill(field: str, value: Any) -> float | tuple[float, ...]:
     """A scalar fill or an explicit list of numbers (its length is checked against dim later)."""
     if isinstance(value, (list, tuple)):
         if not value:
-            raise ConfigError(field, "must be a number or a non-empty list of numbers, got []")
-        return tuple(_real(f"{field}[{i}]", v) for i, v in enumerate(value))
+            raise ConfigError(field, "need a number or a non-empty list of numbers, got []")
+        return tuple(real(f"{field}[{i}]", v) for i, v in enumerate(value))
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(field, f"must be a finite number or a list of numbers, got {value!r}")
+        raise ConfigError(field, f"need a finite number or a list of numbers, got {value!r}")
     return float(value)
 
 
 def _x_star(field: str, value: Any) -> float | tuple[float, ...] | str:
     if isinstance(value, str):
         if value != "random":
-            raise ConfigError(field, f"must be a number, a list of numbers or 'random', got {value!r}")
+            raise ConfigError(field, f"need a number, a list of numbers or 'random', got {value!r}")
         return value
     return _fill(field, value)
 
@@ -434,30 +409,30 @@ def _x_star(field: str, value: Any) -> float | tuple[float, ...] | str:
 def _data_seed(field: str, value: Any) -> int | str:
     if isinstance(value, str):
         if value != "run":
-            raise ConfigError(field, f"must be an integer >= 0 or 'run' (use the run seed), got {value!r}")
+            raise ConfigError(field, f"need an integer >= 0 or 'run' (use the run seed), got {value!r}")
         return value
-    return _int(field, value, ge=0)
+    return integer(field, value, 0)
 
 
 def _path(field: str, value: Any) -> str:
     if not isinstance(value, (str, Path)):
-        raise ConfigError(field, f"must be a file path string ('' for synthetic data), got {value!r}")
+        raise ConfigError(field, f"need a file path string ('' for synthetic data), got {value!r}")
     return str(value)
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "dim": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
-    "samples": lambda f, v: _int(f, v, ge=1, le=_MAX_ENTRIES),
-    "batch": lambda f, v: _int(f, v, ge=1, le=_MAX_BATCH),
-    "inputs": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
-    "hidden": lambda f, v: _int(f, v, ge=1, le=_MAX_DIM),
-    "mu": lambda f, v: _real(f, v, gt=0),
-    "L": lambda f, v: _real(f, v, gt=0),
-    "sigma": lambda f, v: _real(f, v, ge=0),
-    "lam": lambda f, v: _real(f, v, ge=0),
-    "label_noise": lambda f, v: _real(f, v, ge=0, lt=0.5),
-    "target_noise": lambda f, v: _real(f, v, ge=0),
-    "init_scale": lambda f, v: _real(f, v, gt=0),
+    "dim": lambda f, v: integer(f, v, 1, _MAX_DIM),
+    "samples": lambda f, v: integer(f, v, 1, _MAX_ENTRIES),
+    "batch": lambda f, v: integer(f, v, 1, _MAX_BATCH),
+    "inputs": lambda f, v: integer(f, v, 1, _MAX_DIM),
+    "hidden": lambda f, v: integer(f, v, 1, _MAX_DIM),
+    "mu": lambda f, v: real(f, v, low=0.0, low_open=True),
+    "L": lambda f, v: real(f, v, low=0.0, low_open=True),
+    "sigma": lambda f, v: real(f, v, low=0.0),
+    "lam": lambda f, v: real(f, v, low=0.0),
+    "label_noise": lambda f, v: real(f, v, low=0.0, high=0.5, high_open=True),
+    "target_noise": lambda f, v: real(f, v, low=0.0),
+    "init_scale": lambda f, v: real(f, v, low=0.0, low_open=True),
     "x0": _fill,
     "x_star": _x_star,
     "data_seed": _data_seed,
@@ -495,7 +470,7 @@ def _validate(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
             cfg[key] = _CHECKS[key](field, cfg[key])
         except ConfigError as exc:
             if (kind, key) in _AUTO_ZERO:
-                raise ConfigError(field, f"must be 0 (automatic) or {exc.message.removeprefix('must be ')}") from None
+                raise ConfigError(field, f"need 0 (automatic) or {exc.message.removeprefix('need ')}") from None
             raise
     return cfg
 
@@ -537,7 +512,7 @@ def make_objective(spec: Mapping[str, Any], seed: int = 0) -> Objective:
     """
     if not isinstance(spec, Mapping):
         raise ConfigError("objective", f"must be a table of keys, got {type(spec).__name__}")
-    kind = choice("objective.kind", spec.get("kind", "quadratic"), KINDS)
+    kind = choice("objective.kind", spec.get("kind", "quadratic"), _BUILDERS)
     cfg = _validate(kind, spec)
     if "data_seed" in cfg:
         cfg["data_seed"] = _resolve_seed(cfg, seed)
@@ -708,6 +683,10 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Objective]] = {
     "double_well": _build_double_well,
     "mlp": _build_mlp,
 }
+
+KINDS = tuple(_BUILDERS)
+"""Every objective kind. Adding one: its defaults (``_DEFAULTS``), functions (``_FNS``) and
+builder (``_BUILDERS``), all in this module (see docs/extending.md)."""
 
 
 # ------------------------------------------------------------------------ LIBSVM files

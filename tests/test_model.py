@@ -163,8 +163,8 @@ def test_every_process_can_be_the_one_that_crashes():
     [
         ("random", 7, "7 crashes but only 6 processes"),
         ("clusters", 4, "4 crashes but only 3 clusters"),
-        ("random", -1, "non-negative integer"),
-        ("random", 1.5, "non-negative integer"),
+        ("random", -1, "integer >= 0"),
+        ("random", 1.5, "integer >= 0"),
         ("none", 1, "pattern 'none'"),
     ],
 )
