@@ -45,6 +45,7 @@ from ftsgd_jax.objectives import Objective
 from ftsgd_jax.schedule import (
     EXACT_SPAN,
     SCHEDULE_DEFAULTS,
+    SCHEDULERS,
     TICKS_PER_UNIT,
     ScheduleParams,
     Scheduler,
@@ -52,7 +53,6 @@ from ftsgd_jax.schedule import (
     draw_scenario,
     eventually_delivers,
     round_key,
-    searched_crash_points,
 )
 
 
@@ -145,9 +145,11 @@ def scenario_setup(static: Static, plan: Plan, inputs: ScenarioInputs) -> Scenar
     """Everything a scenario draws once from its key: crash points, fixtures, round and gradient keys."""
     scheduler = Scheduler(static.scheduler_kind, inputs.schedule, {})
     k_crash, k_scenario, k_rounds, k_grad = rng.split(inputs.key, 4)
-    crash = draw_crash_points(k_crash, static.topology, static.crash_kind, inputs.crashes, inputs.window, plan.rounds)
-    if static.scheduler_kind == "searched":  # the genome places the crashes, within the same budget and window
-        crash = searched_crash_points(inputs.schedule, static.topology, inputs.crashes, inputs.window, plan.rounds)
+    places_crashes = SCHEDULERS[static.scheduler_kind].crash_points
+    if places_crashes is None:
+        crash = draw_crash_points(k_crash, static.topology, static.crash_kind, inputs.crashes, inputs.window, plan.rounds)
+    else:
+        crash = places_crashes(inputs.schedule, static.topology, inputs.crashes, inputs.window, plan.rounds)
     fixtures = draw_scenario(k_scenario, static.topology, scheduler)
     return Scenario(scheduler, fixtures, crash, k_rounds, k_grad)
 
@@ -241,12 +243,14 @@ def simulation(config: RunConfig) -> Simulation:
 
 
 def check_crash_pattern(config: RunConfig) -> None:
-    """The ``searched`` scheduler places crashes from its genome, within the budget and window
-    of the ``random`` pattern: any other pattern would be silently ignored, so it is refused."""
-    if config.scheduler.kind == "searched" and config.crash_pattern.kind not in ("none", "random"):
+    """A scheduler that places crashes itself (``searched``, from its genome) does so within
+    the budget and window of the ``random`` pattern: any other pattern would be silently
+    ignored, so it is refused."""
+    kind = config.scheduler.kind
+    if SCHEDULERS[kind].crash_points is not None and config.crash_pattern.kind not in ("none", "random"):
         raise ConfigError(
             "faults.pattern",
-            f"got {config.crash_pattern.kind!r}, but the 'searched' scheduler places crashes from its genome within the "
+            f"got {config.crash_pattern.kind!r}, but the {kind!r} scheduler places crashes itself within the "
             "budget (faults.crashes) and window of pattern 'random'; allowed: 'none', 'random'",
         )
 
@@ -254,37 +258,15 @@ def check_crash_pattern(config: RunConfig) -> None:
 def check_exact_time(config: RunConfig) -> None:
     """Refuse, before any work, a configuration whose time stamps cannot stay exact.
 
-    Two cases are known in advance: a straggler that drifts behind the others by more than
-    the exact range when nobody waits for it, and, where processes wait for a quorum, held-
-    back messages later than the exact range. Every other case is caught in-band.
+    The cases known in advance are the scheduler's (``SchedulerKind.refuse``: a straggler
+    that drifts behind the others by more than the exact range when nobody waits for it,
+    held-back messages later than the exact range where processes wait for a quorum).
+    Every other case is caught in-band.
     """
-    kind, params = config.scheduler.kind, config.scheduler.settings
-    waits = ALGORITHMS[config.algorithm.kind].waits
-    if kind == "straggler" and not waits and params["stragglers"] > 0:
-        rounds = int(simulation(config).plan.rounds.sum())
-        drift = (params["slowdown"] - 1.0) * params["compute_mean"] * rounds
-        if drift >= EXACT_SPAN:
-            raise ConfigError(
-                "schedule.slowdown",
-                f"stragglers drift about {drift:.3g} time units behind the others over {rounds} rounds, beyond the "
-                f"exact range of time stamps ({EXACT_SPAN:g} units on the 1/{TICKS_PER_UNIT} grid); "
-                "use a smaller slowdown or fewer iterations",
-            )
-    if kind == "adversarial" and waits and params["late"] >= EXACT_SPAN:
-        raise ConfigError(
-            "schedule.late",
-            f"{params['late']:g} exceeds the exact range of time stamps within one round ({EXACT_SPAN:g} time units "
-            f"on the 1/{TICKS_PER_UNIT} grid), and the quorum wait may wait for a late message; use a smaller value",
-        )
-
-
-_SPAN_FIELDS = {
-    "straggler": ("schedule.slowdown", "a smaller slowdown or fewer iterations"),
-    "partition": ("schedule.until", "a healing time closer to the run, or inf"),
-    "adversarial": ("schedule.late", "a smaller value"),
-    "heavy_tail": ("schedule.tail_index", "a larger tail index or a smaller delay_mean"),
-    "searched": ("schedule.spread", "a smaller spread or fewer iterations"),
-}
+    refuse = SCHEDULERS[config.scheduler.kind].refuse
+    if refuse is not None:
+        waits = ALGORITHMS[config.algorithm.kind].waits
+        refuse(config.scheduler.settings, waits, lambda: int(simulation(config).plan.rounds.sum()))
 
 
 def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -> None:
@@ -292,12 +274,12 @@ def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -
     worst = np.max(span, axis=1)
     over = np.flatnonzero(~(worst < EXACT_SPAN))
     if over.size:
-        field, advice = _SPAN_FIELDS.get(config.scheduler.kind, ("schedule.delay_mean", "shorter delays"))
+        family = SCHEDULERS[config.scheduler.kind]
         raise ConfigError(
-            field,
+            family.span_field,
             f"scenario {int(indices[over[0]])} (and {over.size - 1} more in its chunk) reached {float(worst[over[0]]):.3g} "
             f"time units from its round's origin, beyond the exact range of time stamps ({EXACT_SPAN:g} units on the "
-            f"1/{TICKS_PER_UNIT} grid), so its results would not be exact; use {advice}",
+            f"1/{TICKS_PER_UNIT} grid), so its results would not be exact; use {family.span_advice}",
         )
 
 

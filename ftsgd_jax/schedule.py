@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import rng
-from ftsgd_jax.errors import ConfigError, choice, closest
+from ftsgd_jax.errors import ConfigError, choice, integer, known_keys, real
 from ftsgd_jax.model import NEVER, CrashPoints, Topology, quorum_threshold, quorum_weights
 
 TICKS_PER_UNIT = 32
@@ -68,8 +68,6 @@ SMALLEST_MEAN = {
     "send_mean": 3 / TICKS_PER_UNIT,
     "delay_mean": 3 / TICKS_PER_UNIT,
 }
-
-SCHEDULERS = ("sync", "random", "heavy_tail", "straggler", "partition", "self_only", "adversarial", "searched")
 
 # Time unit: the mean local computation of one round. Every default below is in it.
 SCHEDULE_DEFAULTS: dict[str, Any] = {
@@ -123,16 +121,11 @@ class Scheduler:
 
 def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
     """Validate user settings for a scheduler and resolve every default."""
-    choice("schedule.kind", kind, SCHEDULERS)
-    for key in settings:
-        if key not in SCHEDULE_DEFAULTS:
-            raise ConfigError(
-                f"schedule.{key}", f"unknown key; allowed: {', '.join(SCHEDULE_DEFAULTS)}"
-                + closest(key, SCHEDULE_DEFAULTS)
-            )
+    family = SCHEDULERS[choice("schedule.kind", kind, SCHEDULERS)]
+    known_keys("schedule", settings, SCHEDULE_DEFAULTS)
     resolved = {**SCHEDULE_DEFAULTS, **settings}
     for key, smallest in SMALLEST_MEAN.items():
-        value = _number(f"schedule.{key}", resolved[key], low=0.0, high=EXACT_SPAN)
+        value = real(f"schedule.{key}", resolved[key], low=0.0, high=EXACT_SPAN)
         if value < smallest and (value > 0 or key == "compute_mean"):
             zero = "" if key == "compute_mean" else "0 or "
             raise ConfigError(
@@ -141,17 +134,15 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
                 f"{smallest} ({smallest * TICKS_PER_UNIT:g} ticks) would be distorted by it; need {zero}>= {smallest} "
                 "(scale every duration up instead)",
             )
-    _number("schedule.slowdown", resolved["slowdown"], low=1.0, high=EXACT_SPAN)
-    _number("schedule.late", resolved["late"], low=0.0, high=LONGEST_UNTIL)
-    _number("schedule.tail_index", resolved["tail_index"], low=1.0, high=1000.0, open_low=True, why=" (finite mean delay)")
+    real("schedule.slowdown", resolved["slowdown"], low=1.0, high=EXACT_SPAN)
+    real("schedule.late", resolved["late"], low=0.0, high=LONGEST_UNTIL)
+    real("schedule.tail_index", resolved["tail_index"], low=1.0, high=1000.0, low_open=True, note=" (finite mean delay)")
     until = resolved["until"]
     if not (isinstance(until, (int, float)) and not isinstance(until, bool) and until == math.inf):
-        _number("schedule.until", until, low=0.0, high=LONGEST_UNTIL, why=" or inf (never heals)")
-    stragglers = resolved["stragglers"]
-    if isinstance(stragglers, bool) or not isinstance(stragglers, int) or not 0 <= stragglers <= topology.n:
-        raise ConfigError("schedule.stragglers", f"need an integer in [0, {topology.n}], got {stragglers!r}")
-    _number("schedule.spread", resolved["spread"], low=1.0, high=LARGEST_SPREAD)
-    genome = _genome(resolved["genome"], kind, topology)
+        real("schedule.until", until, low=0.0, high=LONGEST_UNTIL, note=" or inf (never heals)")
+    stragglers = integer("schedule.stragglers", resolved["stragglers"], 0, topology.n)
+    real("schedule.spread", resolved["spread"], low=1.0, high=LARGEST_SPREAD)
+    genome = _genome(resolved["genome"], kind, family.genome, topology)
     resolved["genome"] = None if resolved["genome"] is None else genome.tolist()
     group_of = _cluster_groups(resolved["groups"], topology)
     resolved["groups"] = [np.flatnonzero(group_of == g).tolist() for g in (0, 1)]
@@ -176,12 +167,13 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
     return Scheduler(kind, params, resolved)
 
 
-def _genome(value: Any, kind: str, topology: Topology) -> np.ndarray:
-    """The searched scheduler's genome as float32 (zeros when None); (0,) for other kinds."""
+def _genome(value: Any, kind: str, takes_genome: bool, topology: Topology) -> np.ndarray:
+    """A searched scheduler's genome as float32 (zeros when None); (0,) for other kinds."""
     size = genome_size(topology.n)
-    if kind != "searched":
+    if not takes_genome:
         if value is not None:
-            raise ConfigError("schedule.genome", f"only the 'searched' scheduler takes a genome (kind is {kind!r})")
+            takers = ", ".join(repr(name) for name, family in SCHEDULERS.items() if family.genome)
+            raise ConfigError("schedule.genome", f"only the {takers} scheduler takes a genome (kind is {kind!r})")
         return np.zeros((0,), np.float32)
     if value is None:
         return np.zeros((size,), np.float32)
@@ -197,16 +189,6 @@ def _genome(value: Any, kind: str, topology: Topology) -> np.ndarray:
     if not np.all(np.isfinite(genome)) or np.any(np.abs(genome) > LARGEST_GENE):
         raise ConfigError("schedule.genome", f"every value must be finite and within +-{LARGEST_GENE:g}")
     return genome.astype(np.float32)
-
-
-def _number(field: str, value: Any, *, low: float, high: float, open_low: bool = False, why: str = "") -> float:
-    """A real number in [low, high] (or (low, high] with ``open_low``); NaN and inf refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(field, f"need a number, got {value!r}")
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
-        bracket = "(" if open_low else "["
-        raise ConfigError(field, f"need a number in {bracket}{low:g}, {high:g}]{why}, got {value!r}")
-    return float(value)
 
 
 def _cluster_groups(groups: Any, topology: Topology) -> np.ndarray:
@@ -243,7 +225,7 @@ class RoundDraws(NamedTuple):
 
 
 def draw_scenario(key: jax.Array, topology: Topology, scheduler: Scheduler) -> ScenarioDraws:
-    slow = (rng.rank(key, topology.n) < scheduler.params.stragglers) & (scheduler.kind == "straggler")
+    slow = (rng.rank(key, topology.n) < scheduler.params.stragglers) & SCHEDULERS[scheduler.kind].stragglers
     return ScenarioDraws(slow=slow)
 
 
@@ -258,7 +240,7 @@ def draw_round(
     (fused, reassociated or with multiply-adds) cannot change a single comparison, and the
     plain reference simulator reproduces every time stamp bit for bit.
     """
-    draws = _draw_round(key, topology, scheduler, scenario, quorum)
+    draws = SCHEDULERS[scheduler.kind].draw(key, topology, scheduler.params, scenario, quorum)
     return RoundDraws(
         compute=jnp.maximum(on_grid(draws.compute), 1.0 / TICKS_PER_UNIT),
         read_offset=on_grid(draws.read_offset),
@@ -273,38 +255,46 @@ def on_grid(time: jax.Array, rounding=jnp.round) -> jax.Array:
     return (rounding(time * TICKS_PER_UNIT) / TICKS_PER_UNIT).astype(jnp.float32)
 
 
-def _draw_round(
-    key: jax.Array, topology: Topology, scheduler: Scheduler, scenario: ScenarioDraws, quorum: str
-) -> RoundDraws:
+def _sync_round(key, topology: Topology, params: ScheduleParams, scenario: ScenarioDraws, quorum: str) -> RoundDraws:
+    """Lockstep: every process computes for ``compute_mean``, every read, send and delivery is instant."""
     n = topology.n
-    params = scheduler.params
-    kind = scheduler.kind
     zeros = jnp.zeros((n, n), jnp.float32)
-    uncut = jnp.zeros((n, n), bool)
-    if kind == "sync":
-        return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, uncut)
-    if kind == "adversarial":
-        return _adversarial_round(key, topology, params, quorum)
-    if kind == "searched":
-        return _searched_round(topology, params)
-    k_compute, k_read, k_send, k_delay = rng.split(key, 4)
-    compute = params.compute_mean * rng.exponential(k_compute, (n,))
-    compute = jnp.where(scenario.slow, compute * params.slowdown, compute)
-    # Offsets inside one step are uniform on [0, 2 mean]: the same mean as an exponential
-    # without its logarithm, two thirds of a round's transcendental work.
-    read_offset = 2.0 * params.read_mean * rng.uniform(k_read, (n, n))
-    send_offset = 2.0 * params.send_mean * rng.uniform(k_send, (n, n))
-    if kind == "heavy_tail":
-        scale = params.delay_mean * (params.tail_index - 1) / params.tail_index
-        delay = scale * rng.pareto(k_delay, params.tail_index, (n, n))
-    elif kind == "self_only":
-        delay = jnp.full((n, n), jnp.inf, jnp.float32)
-    else:
-        delay = params.delay_mean * rng.exponential(k_delay, (n, n))
-    cut = uncut
-    if kind == "partition":
-        cut = partition_cut(topology, params)
-    return RoundDraws(compute, read_offset, send_offset, delay, cut)
+    return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, jnp.zeros((n, n), bool))
+
+
+def _exponential_delays(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
+    return params.delay_mean * rng.exponential(key, (n, n))
+
+
+def _pareto_delays(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
+    """Pareto delays of shape ``tail_index`` with mean ``delay_mean``."""
+    scale = params.delay_mean * (params.tail_index - 1) / params.tail_index
+    return scale * rng.pareto(key, params.tail_index, (n, n))
+
+
+def _never_delivered(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
+    return jnp.full((n, n), jnp.inf, jnp.float32)
+
+
+def random_round(delays: Callable[[jax.Array, int, ScheduleParams], jax.Array], cut: bool = False):
+    """The ``draw`` of the random family: exponential computations (``slowdown`` times longer
+    for stragglers), uniform read and send offsets, and ``delays(key, n, params)``; with
+    ``cut``, the links across the partition wait for it to heal."""
+
+    def draw(key, topology: Topology, params: ScheduleParams, scenario: ScenarioDraws, quorum: str) -> RoundDraws:
+        n = topology.n
+        k_compute, k_read, k_send, k_delay = rng.split(key, 4)
+        compute = params.compute_mean * rng.exponential(k_compute, (n,))
+        compute = jnp.where(scenario.slow, compute * params.slowdown, compute)
+        # Offsets inside one step are uniform on [0, 2 mean]: the same mean as an exponential
+        # without its logarithm, two thirds of a round's transcendental work.
+        read_offset = 2.0 * params.read_mean * rng.uniform(k_read, (n, n))
+        send_offset = 2.0 * params.send_mean * rng.uniform(k_send, (n, n))
+        delay = delays(k_delay, n, params)
+        links = partition_cut(topology, params) if cut else jnp.zeros((n, n), bool)
+        return RoundDraws(compute, read_offset, send_offset, delay, links)
+
+    return draw
 
 
 def partition_cut(topology: Topology, params: ScheduleParams) -> jax.Array:
@@ -319,12 +309,20 @@ def eventually_delivers(topology: Topology, scheduler: Scheduler) -> jax.Array:
     False across a partition that never heals and everywhere under ``self_only``; true for
     every other scheduler, whose delays are finite (``late`` included).
     """
-    n = topology.n
-    if scheduler.kind == "self_only":
-        return jnp.zeros((n, n), bool)
-    if scheduler.kind == "partition":
-        return ~partition_cut(topology, scheduler.params) | scheduler.params.heals
-    return jnp.ones((n, n), bool)
+    return SCHEDULERS[scheduler.kind].delivers(topology, scheduler.params)
+
+
+def every_message(topology: Topology, params: ScheduleParams) -> jax.Array:
+    """``delivers`` of a scheduler whose delays are all finite."""
+    return jnp.ones((topology.n, topology.n), bool)
+
+
+def _after_healing(topology: Topology, params: ScheduleParams) -> jax.Array:
+    return ~partition_cut(topology, params) | params.heals
+
+
+def _no_message(topology: Topology, params: ScheduleParams) -> jax.Array:
+    return jnp.zeros((topology.n, topology.n), bool)
 
 
 def _favoured_runs(position: jax.Array, weights: np.ndarray, threshold: float) -> jax.Array:
@@ -365,7 +363,9 @@ def _rank_within_clusters(key: jax.Array, topology: Topology) -> jax.Array:
     return jnp.argsort(jnp.argsort(score)).astype(jnp.int32) - start[cluster_of]
 
 
-def _adversarial_round(key: jax.Array, topology: Topology, params: ScheduleParams, quorum: str) -> RoundDraws:
+def _adversarial_round(
+    key: jax.Array, topology: Topology, params: ScheduleParams, scenario: ScenarioDraws, quorum: str
+) -> RoundDraws:
     """A seeded adversary: staggered writes, minimal quorums that differ, one speaker per cluster.
 
     Every round, from the round's key:
@@ -420,7 +420,9 @@ def split_genome(genome: jax.Array, n: int) -> Genome:
     return Genome(*(genome[a:b].reshape(shape) for a, b, shape in zip(bounds[:-1], bounds[1:], shapes)))
 
 
-def _searched_round(topology: Topology, params: ScheduleParams) -> RoundDraws:
+def _searched_round(
+    key: jax.Array, topology: Topology, params: ScheduleParams, scenario: ScenarioDraws, quorum: str
+) -> RoundDraws:
     """Every round's durations from the genome, each squashed into its bounded range.
 
     A computation lies in [1 tick, spread x compute_mean], a read offset in
@@ -464,6 +466,116 @@ def searched_crash_points(
     ahead = (score[None, :] > score[:, None]) | ((score[None, :] == score[:, None]) & (ids[None, :] < ids[:, None]))
     chosen = (jnp.sum(ahead, axis=1) < crashes) & (score > 0)
     return CrashPoints(jnp.where(chosen, round_index, NEVER), jnp.where(chosen, fraction, 0.0))
+
+
+def _straggler_drift(settings: Mapping[str, Any], waits: bool, rounds: Callable[[], int]) -> None:
+    """Refuse stragglers that drift behind the others beyond the exact range when nobody waits for them."""
+    if waits or settings["stragglers"] == 0:
+        return
+    total = rounds()
+    drift = (settings["slowdown"] - 1.0) * settings["compute_mean"] * total
+    if drift >= EXACT_SPAN:
+        raise ConfigError(
+            "schedule.slowdown",
+            f"stragglers drift about {drift:.3g} time units behind the others over {total} rounds, beyond the "
+            f"exact range of time stamps ({EXACT_SPAN:g} units on the 1/{TICKS_PER_UNIT} grid); "
+            "use a smaller slowdown or fewer iterations",
+        )
+
+
+def _late_beyond_range(settings: Mapping[str, Any], waits: bool, rounds: Callable[[], int]) -> None:
+    """Refuse held-back messages later than the exact range where the quorum wait may wait for them."""
+    if waits and settings["late"] >= EXACT_SPAN:
+        raise ConfigError(
+            "schedule.late",
+            f"{settings['late']:g} exceeds the exact range of time stamps within one round ({EXACT_SPAN:g} time units "
+            f"on the 1/{TICKS_PER_UNIT} grid), and the quorum wait may wait for a late message; use a smaller value",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SchedulerKind:
+    """A scheduler of the registry :data:`SCHEDULERS`: how it draws a round, and what the
+    rest of the model must know about it. Only ``draw`` and ``summary`` are required.
+
+    draw: ``(key, topology, params, scenario, quorum) -> RoundDraws``, one round's durations
+        in time units, pure and shape-stable (:func:`draw_round` puts them on the grid).
+    summary: one line saying what it models.
+    stragglers: ``params.stragglers`` processes, drawn once per scenario, are slow
+        (``ScenarioDraws.slow``; ``draw`` decides what slow means).
+    partitions: messages over the ``cut`` links of its draws arrive no earlier than the
+        healing time ``until`` (kept exact as an integer tick count).
+    delivers: ``(topology, params) -> (n, n) bool``, [p, q] p's messages reach q at a finite
+        time: the reachability behind the majority condition.
+    crash_points: ``(params, topology, crashes, window, rounds_per_iteration) -> CrashPoints``
+        when the scheduler places the crashes itself, within the budget and window of the
+        ``random`` pattern (any other crash pattern is then refused); None: the crash
+        pattern places them.
+    genome: it reads ``schedule.genome`` (``genome_size(n)`` reals); the others refuse one.
+    refuse: ``(settings, waits, rounds) -> None``, raises ConfigError before any work for a
+        configuration whose time stamps cannot stay exact (``waits``: the algorithm's rounds
+        end at the quorum wait; ``rounds()``: the run's total rounds).
+    span_field, span_advice: the setting to change, and how, when a run leaves the exact range.
+    """
+
+    draw: Callable[[jax.Array, Topology, ScheduleParams, ScenarioDraws, str], RoundDraws]
+    summary: str
+    stragglers: bool = False
+    partitions: bool = False
+    delivers: Callable[[Topology, ScheduleParams], jax.Array] = every_message
+    crash_points: Callable[..., CrashPoints] | None = None
+    genome: bool = False
+    refuse: Callable[[Mapping[str, Any], bool, Callable[[], int]], None] | None = None
+    span_field: str = "schedule.delay_mean"
+    span_advice: str = "shorter delays"
+
+
+SCHEDULERS: dict[str, SchedulerKind] = {
+    "sync": SchedulerKind(_sync_round, "lockstep: every view complete"),
+    "random": SchedulerKind(random_round(_exponential_delays), "exponential durations and delays"),
+    "heavy_tail": SchedulerKind(
+        random_round(_pareto_delays),
+        "Pareto delays",
+        span_field="schedule.tail_index",
+        span_advice="a larger tail index or a smaller delay_mean",
+    ),
+    "straggler": SchedulerKind(
+        random_round(_exponential_delays),
+        "slow processes",
+        stragglers=True,
+        refuse=_straggler_drift,
+        span_field="schedule.slowdown",
+        span_advice="a smaller slowdown or fewer iterations",
+    ),
+    "partition": SchedulerKind(
+        random_round(_exponential_delays, cut=True),
+        "two groups of clusters whose messages wait until the partition heals",
+        partitions=True,
+        delivers=_after_healing,
+        span_field="schedule.until",
+        span_advice="a healing time closer to the run, or inf",
+    ),
+    "self_only": SchedulerKind(
+        random_round(_never_delivered), "every message late: a view is the own cluster's collect", delivers=_no_message
+    ),
+    "adversarial": SchedulerKind(
+        _adversarial_round,
+        "a seeded adversary: minimal quorums that differ, one speaker per favoured cluster",
+        refuse=_late_beyond_range,
+        span_field="schedule.late",
+        span_advice="a smaller value",
+    ),
+    "searched": SchedulerKind(
+        _searched_round,
+        "every duration and crash point from a genome",
+        crash_points=searched_crash_points,
+        genome=True,
+        span_field="schedule.spread",
+        span_advice="a smaller spread or fewer iterations",
+    ),
+}
+"""Every scheduler by name. Registering one is a dict insertion:
+``SCHEDULERS["name"] = SchedulerKind(draw, "summary")`` (see docs/extending.md)."""
 
 
 class RoundOutcome(NamedTuple):
@@ -702,13 +814,14 @@ def play_round(
     ``barrier``: the round ends for everyone when the last process ends it, and for no one
     if some process does not (synchronous parallel SGD). ``crash`` None: no process crashes.
     """
-    clock, origin = reframe(timeline, scheduler.params, scheduler.kind == "partition")
+    partitions = SCHEDULERS[scheduler.kind].partitions
+    clock, origin = reframe(timeline, scheduler.params, partitions)
     draws = draw_round(key, topology, scheduler, scenario, quorum)
     if crash is None:  # nothing can crash: a constant lets XLA drop every crash comparison
         crash_time = jnp.full_like(clock, jnp.inf)
     else:
         crash_time = crash_times(crash, timeline, clock, own_steps(topology, draws))
-    heal = heal_time(origin, scheduler.params) if scheduler.kind == "partition" else None
+    heal = heal_time(origin, scheduler.params) if partitions else None
     outcome = resolve_round(topology, clock, crash_time, draws, wait=wait, quorum=quorum, heal_time=heal)
     if barrier:
         everyone = jnp.all(outcome.finished)
