@@ -6,11 +6,11 @@ is ``64 / (time of 3 rounds)`` scenario-iterations per second of agreement work 
 engine adds its schedule, gradient and bookkeeping costs on top; see benchmarks/README.md).
 
 Candidates (each jit(vmap) over scenarios and processes, float32):
-  radon       the method now used for f = 1 (agreement._safe_area_radon)
-  polygon     the previous exact planar method (agreement._safe_area_2d), d = 2
-  fista       the previous general-d method (agreement._safe_area_general, 300 steps), d > 2
+  radon       the method now used for f = 1 (safe_area._safe_area_radon)
+  polygon     the previous exact planar method (safe_area._safe_area_2d), d = 2
+  fista       the previous general-d method (safe_area._safe_area_general, 300 steps), d > 2
   hulls       the k hull projections behind the f = 1 certificate of a given point
-              (agreement._removal_certificate): the floor of any method that works per
+              (safe_area._removal_certificate): the floor of any method that works per
               subset hull conv(V minus v_i)
   qpax        the projection of the centroid onto Safe_1 as one QP per view (qpax interior
               point solver; variables x and one weight vector per removed point), if
@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import agreement as ag
+from ftsgd_jax import safe_area
 
 SCENARIOS, N, ROUNDS = 64, 8, 3
 
@@ -91,10 +92,10 @@ def candidates(d: int):
         "radon (chosen)": lambda p, m: ag.safe_area_point(p, m, f).point,
     }
     if d == 2:
-        out["polygon (before)"] = lambda p, m: ag._safe_area_2d(*ag._clean(p, m), jnp.int32(f), None, 1.2e-4).point
+        out["polygon (before)"] = lambda p, m: safe_area._safe_area_2d(*ag._clean(p, m), jnp.int32(f), None, 1.2e-4).point
     else:
-        out["fista (before)"] = lambda p, m: ag._safe_area_general(*ag._clean(p, m), jnp.int32(f), ag.GENERAL_ITERS, 1.2e-4, None).point
-    out["hulls (k projections)"] = lambda p, m: p[0] + ag._removal_certificate(*ag._clean(p, m), ag.mean_rule(p, m), f)
+        out["fista (before)"] = lambda p, m: safe_area._safe_area_general(*ag._clean(p, m), jnp.int32(f), ag.GENERAL_ITERS, 1.2e-4, None).point
+    out["hulls (k projections)"] = lambda p, m: p[0] + safe_area._removal_certificate(*ag._clean(p, m), ag.mean_rule(p, m), f)
     out["qpax QP"] = qpax_point
     return out
 

@@ -4,7 +4,9 @@ Every algorithm is an :class:`Algorithm`: a pure ``iteration(plan, scenario, sta
 state`` that plays iteration ``t`` of one scenario (its rounds through
 :func:`~ftsgd_jax.schedule.play_round`, its local steps and its rule), in the manner of
 gymnax's ``step_env``. The engine scans it over iterations and vmaps it over scenarios; the
-benchmark times the same function.
+benchmark times the same function. :data:`ALGORITHMS` is the registry (name ->
+:class:`Algorithm`: its iteration, whether it waits or agrees, its plain NumPy twin for the
+event simulator), :data:`STEP_SIZES` that of step-size schedules.
 
 ``sc``/``nowait``: ``y = x - alpha_t G(x)``; write, collect, send, no waiting;
 ``x <- mean{y_q : q in V_p}``. ``gen``: the same local step, then ``R_t`` rounds of
@@ -46,6 +48,19 @@ from ftsgd_jax.schedule import (
 )
 
 
+def _inverse(spec: Any, objective: Objective, iterations: int) -> optax.Schedule:
+    scale = spec.step_scale / objective.mu
+    return lambda count: scale / (count + spec.step_offset)
+
+
+STEP_SIZES: dict[str, Callable[[Any, Objective, int], optax.Schedule]] = {
+    "inverse": _inverse,
+    "constant": lambda spec, objective, iterations: optax.constant_schedule(spec.lr),
+    "cosine": lambda spec, objective, iterations: optax.cosine_decay_schedule(spec.lr, decay_steps=iterations),
+}
+"""``algorithm.step`` -> ``(spec, objective, iterations) -> optax schedule`` of alpha_t."""
+
+
 def step_size(spec: Any, objective: Objective, iterations: int) -> optax.Schedule:
     """alpha_t for t = 0, 1, ... as an optax schedule.
 
@@ -53,12 +68,7 @@ def step_size(spec: Any, objective: Objective, iterations: int) -> optax.Schedul
     ``constant``: ``lr`` (``optax.constant_schedule``); ``cosine``: ``lr`` decayed to 0
     over the run (``optax.cosine_decay_schedule``).
     """
-    if spec.step == "constant":
-        return optax.constant_schedule(spec.lr)
-    if spec.step == "cosine":
-        return optax.cosine_decay_schedule(spec.lr, decay_steps=iterations)
-    scale = spec.step_scale / objective.mu
-    return lambda count: scale / (count + spec.step_offset)
+    return STEP_SIZES[spec.step](spec, objective, iterations)
 
 
 def step_sizes(spec: Any, objective: Objective, iterations: int) -> np.ndarray:
@@ -99,7 +109,7 @@ def rounds_schedule(spec: Any, objective: Objective, topology: Topology, iterati
     the rule's proven contraction factor c, with eps_{-1} = 0 (all start at x0), capped
     at ``max_rounds``; ``needed`` keeps the uncapped count.
     """
-    if spec.kind != "gen":
+    if not ALGORITHMS[spec.kind].agreement:
         ones = np.ones(iterations, np.int32)
         return RoundPlan(ones, ones.astype(np.int64))
     if spec.rounds != "auto":
@@ -287,22 +297,52 @@ def gen_iteration(plan: Plan, scenario: Scenario, state: State, t: jax.Array) ->
     )
 
 
+def _plain_mean(spec: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return agreement.RULES["mean"].reference
+
+
+def _agreement_rule(spec: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    return agreement.RULES[spec.rule].reference
+
+
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
-    """An algorithm of the registry: its iteration and how the model runs it."""
+    """An algorithm of the registry :data:`ALGORITHMS`: its iteration and how the model runs it.
+
+    iteration: the pure step of one iteration of one scenario (scanned and vmapped by the engine).
+    waits: its rounds end at the quorum wait (else right after the last send).
+    agreement: it runs agreement rounds, so ``algorithm.rule``, ``rounds`` and eps_t apply.
+    summary: one line saying what it does.
+    reference: ``spec -> combine``, the plain NumPy combine of a round's view
+        (``points (k, d) -> (d,)``) with which the event simulator runs it
+        (``reference.run_algorithm``); None, or a None combine: the reference does not run it.
+    """
 
     iteration: Callable[[Plan, Scenario, State, jax.Array], State]
-    waits: bool  # its rounds end at the quorum wait
-    agreement: bool  # it runs agreement rounds (rule, rounds, eps_t apply)
+    waits: bool
+    agreement: bool
     summary: str
+    reference: Callable[[Any], Callable[[np.ndarray], np.ndarray] | None] | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "sc": Algorithm(_one_round(lambda played: played.outcome.view), False, False, "strongly convex: average the view, never wait"),
-    "gen": Algorithm(gen_iteration, True, True, "general: R_t rounds of approximate agreement with the quorum wait"),
+    "sc": Algorithm(
+        _one_round(lambda played: played.outcome.view), False, False, "strongly convex: average the view, never wait", _plain_mean
+    ),
+    "gen": Algorithm(
+        gen_iteration, True, True, "general: R_t rounds of approximate agreement with the quorum wait", _agreement_rule
+    ),
     "seq": Algorithm(_one_round(_own_view), False, False, "sequential SGD in every process alone"),
     "minibatch": Algorithm(
         _one_round(_everyone_or_no_one, barrier=True), False, False, "synchronous parallel SGD over all n gradients"
     ),
-    "nowait": Algorithm(_one_round(lambda played: played.outcome.view), False, False, "sc on any objective"),
+    "nowait": Algorithm(_one_round(lambda played: played.outcome.view), False, False, "sc on any objective", _plain_mean),
 }
+"""Every algorithm by name. Registering one is a dict insertion:
+``ALGORITHMS["name"] = Algorithm(iteration, waits, agreement, "summary")`` (see docs/extending.md)."""
+
+
+def reference_combine(spec: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The plain NumPy combine with which the event simulator runs ``spec``'s algorithm (None: it does not)."""
+    algorithm = ALGORITHMS[spec.kind]
+    return None if algorithm.reference is None else algorithm.reference(spec)

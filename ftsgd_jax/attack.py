@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import algorithms, engine
-from ftsgd_jax.agreement import contraction_factor
+from ftsgd_jax.agreement import RULES, contraction_factor
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, choice
 from ftsgd_jax.schedule import genome_size
@@ -340,7 +340,7 @@ def theory_checks(config: RunConfig, best: RunConfig, spec: AttackSpec, noise_dr
             ratio = float(np.nanmax(m["disagreement"] / eps[None, :]))
             checks.append({"claim": "gen with the majority condition: disagreement <= eps_t", "measured": ratio, "bound": 1.0,
                            "holds": ratio <= 1.0 + 1e-5})
-        if majority and spec_alg.rule in ("mean", "midpoint"):
+        if majority and RULES[spec_alg.rule].proven:
             factor = contraction_factor(spec_alg.rule, config.topology.n, config.objective.dim)
             worst = float(np.nanmax(m["contraction_max"]))
             checks.append({"claim": f"gen {spec_alg.rule} with the majority condition: per-round contraction <= {factor:.4g}",
@@ -477,7 +477,7 @@ def run_attack(config: RunConfig, spec: AttackSpec, crashes: int | None, out, pr
     figures.spacetime(events, config.topology.cluster_sizes, trace_dir / "spacetime.png", blocked=blocked,
                       title=f"worst schedule found ({spec.objective} {found.best_scores[0]:.4g}), iterations {window[0]}-{window[1] - 1}")
     bound = None
-    if spec.objective == "contraction" and config.algorithm.kind == "gen" and config.algorithm.rule in ("mean", "midpoint"):
+    if spec.objective == "contraction" and config.algorithm.kind == "gen" and RULES[config.algorithm.rule].proven:
         bound = contraction_factor(config.algorithm.rule, config.topology.n, config.objective.dim)
     if spec.objective == "disagreement" and config.algorithm.kind == "gen":
         bound = 1.0

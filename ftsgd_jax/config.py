@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ftsgd_jax.errors import ConfigError, choice, closest, integer, real
+from ftsgd_jax.agreement import check_dimension
+from ftsgd_jax.algorithms import ALGORITHMS, STEP_SIZES
+from ftsgd_jax.errors import ConfigError, choice, flag, integer, known_keys, real
 from ftsgd_jax.model import CRASH_PATTERNS, QUORUM_RULES, CrashPattern, Topology, validate_crash_count
 from ftsgd_jax.objectives import Objective, make_objective
 from ftsgd_jax.schedule import SCHEDULE_DEFAULTS, Scheduler, make_scheduler
 
-ALGORITHMS = ("sc", "gen", "seq", "minibatch", "nowait")
-RULES = ("mean", "midpoint", "safe_area")
-STEPS = ("inverse", "constant", "cosine")
+DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "system": {"clusters": [4, 4, 4, 4], "quorum": "weighted"},
@@ -139,21 +139,6 @@ def set_values(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def _check_keys(section: str, given: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
-    for key in given:
-        if key not in allowed:
-            raise ConfigError(f"{section}.{key}", f"unknown key; allowed: {', '.join(allowed)}{closest(key, allowed)}")
-
-
-_int = integer
-
-
-def _bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(field, f"need true or false, got {value!r}")
-    return value
-
-
 MAX_ITERATIONS = 10**7  # per-iteration host arrays (step sizes, round counts) stay below 100 MB
 MAX_SCENARIOS = 2**32  # scenario indices are uint32 counters of the random generator
 MAX_CHUNK = 2**20
@@ -184,13 +169,13 @@ def _window(value: Any) -> tuple[float, float]:
 
 def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> RunConfig:
     """Validate a parsed TOML document and resolve every default."""
-    _check_keys("config", raw, DEFAULTS)
+    known_keys("config", raw, DEFAULTS)
     for section, value in raw.items():
         if not isinstance(value, Mapping):
             raise ConfigError(section, f"must be a table ([{section}]), got {value!r}")
     sections = {name: {**defaults, **raw.get(name, {})} for name, defaults in DEFAULTS.items() if name != "objective"}
     for name in sections:
-        _check_keys(name, raw.get(name, {}), DEFAULTS[name])
+        known_keys(name, raw.get(name, {}), DEFAULTS[name])
 
     system = sections["system"]
     clusters = system["clusters"]
@@ -211,13 +196,13 @@ def build_config(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> 
 
     run = sections["run"]
     run_spec = RunSpec(
-        iterations=_int("run.iterations", run["iterations"], 1, MAX_ITERATIONS),
-        scenarios=_int("run.scenarios", run["scenarios"], 1, MAX_SCENARIOS),
-        seed=_int("run.seed", run["seed"], 0, 2**32 - 1),
-        record_every=_int("run.record_every", run["record_every"], 1, MAX_ITERATIONS),
-        chunk=_int("run.chunk", run["chunk"], 0, MAX_CHUNK),
-        track_contraction=_bool("run.track_contraction", run["track_contraction"]),
-        device=choice("run.device", run["device"], ("auto", "cpu", "gpu", "tpu")),
+        iterations=integer("run.iterations", run["iterations"], 1, MAX_ITERATIONS),
+        scenarios=integer("run.scenarios", run["scenarios"], 1, MAX_SCENARIOS),
+        seed=integer("run.seed", run["seed"], 0, 2**32 - 1),
+        record_every=integer("run.record_every", run["record_every"], 1, MAX_ITERATIONS),
+        chunk=integer("run.chunk", run["chunk"], 0, MAX_CHUNK),
+        track_contraction=flag("run.track_contraction", run["track_contraction"]),
+        device=choice("run.device", run["device"], DEVICE_KINDS),
     )
     if run_spec.iterations % run_spec.record_every:
         raise ConfigError(
@@ -255,14 +240,13 @@ ALGORITHM_RANGES: dict[str, dict[str, Any]] = {
 
 def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: Objective) -> AlgorithmSpec:
     kind = choice("algorithm.kind", section["kind"], ALGORITHMS)
-    rule = choice("algorithm.rule", section["rule"], RULES)
-    if rule == "midpoint" and objective.dim > 1:
-        raise ConfigError("algorithm.rule", f"'midpoint' works in dimension 1 only; objective.dim is {objective.dim}")
+    rule = section["rule"]
+    check_dimension(rule, objective.dim)
     rounds = section["rounds"]
     if rounds != "auto":
         if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 4096:
             raise ConfigError("algorithm.rounds", f"need an integer in [1, 4096] or 'auto', got {rounds!r}")
-    step = choice("algorithm.step", section["step"], STEPS)
+    step = choice("algorithm.step", section["step"], STEP_SIZES)
     if step == "inverse" and not objective.mu:
         raise ConfigError(
             "algorithm.step", f"'inverse' needs a strong-convexity constant mu; objective {objective.kind!r} has none: use 'constant'"
@@ -281,10 +265,10 @@ def _build_algorithm(section: Mapping[str, Any], topology: Topology, objective: 
         eps0=real("algorithm.eps0", section["eps0"], **ALGORITHM_RANGES["eps0"]),
         eps_power=real("algorithm.eps_power", section["eps_power"], **ALGORITHM_RANGES["eps_power"]),
         g_max=g_max,
-        max_rounds=_int("algorithm.max_rounds", section["max_rounds"], 1, 4096),
-        safe_f=_int("algorithm.safe_f", section["safe_f"], 0, topology.n),
+        max_rounds=integer("algorithm.max_rounds", section["max_rounds"], 1, 4096),
+        safe_f=integer("algorithm.safe_f", section["safe_f"], 0, topology.n),
     )
-    if kind == "gen" and rounds == "auto" and g_max is None and objective.grad_bound(1.0) is None:
+    if ALGORITHMS[kind].agreement and rounds == "auto" and g_max is None and objective.grad_bound(1.0) is None:
         raise ConfigError(
             "algorithm.g_max", f"rounds = 'auto' needs a gradient bound, and objective {objective.kind!r} gives none: set g_max"
         )

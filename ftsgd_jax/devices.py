@@ -12,19 +12,15 @@ import os
 import jax
 import numpy as np
 
-from ftsgd_jax.config import RunConfig
-from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.config import DEVICE_KINDS, RunConfig
+from ftsgd_jax.errors import ConfigError, choice
 
 DEFAULT_CHUNK = 4096
-
-DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
 
 
 def select_devices(kind: str = "auto", field: str = "run.device") -> list[jax.Device]:
     """The local devices to shard scenarios over: all of the default backend, or of ``kind``."""
-    if kind not in DEVICE_KINDS:
-        raise ConfigError(field, f"got {kind!r}, allowed: {', '.join(map(repr, DEVICE_KINDS))}")
-    if kind == "auto":
+    if choice(field, kind, DEVICE_KINDS) == "auto":
         return jax.local_devices()
     try:
         return jax.local_devices(backend=kind)

@@ -57,7 +57,6 @@ class _Process:
     written: Any = None
     write_time: float = 0.0
     collect: dict[int, Any] = dataclasses.field(default_factory=dict)
-    sends_left: int = 0
     waiting: bool = False
 
 
@@ -173,7 +172,6 @@ def simulate(
                 push(proc.write_time + offset, READ, p, int(j))
             collect_end = proc.write_time + max([0.0, *(read_offset[j] for j in mates[p] if j != p)])
             send_offset = draws["send_offset"][r, p]
-            proc.sends_left = len(others[p])
             for q in others[p]:
                 push(collect_end + send_offset[q], SEND, p, int(q))
             last_send = collect_end + max([0.0, *(send_offset[q] for q in others[p])])
@@ -225,20 +223,25 @@ def simulate(
 
 
 def run_algorithm(config, index: int, schedule=None) -> tuple[ReferenceRun, np.ndarray]:
-    """Scenario ``index`` of a ``sc``/``nowait``/``gen`` configuration, event by event.
+    """Scenario ``index`` of a configuration whose algorithm has a plain NumPy twin
+    (``algorithms.reference_combine``: sc, nowait, and gen with the mean or midpoint rule),
+    event by event.
 
     The time stamps and gradient noise come from the scenario's key exactly as in the
     engine (or from ``schedule``, an ``engine.ScenarioSchedule`` rebuilt beforehand);
     everything else (registers, messages, views, averaging) is done here in plain Python
-    and NumPy. Returns the run and the final parameters, (n, d).
+    and NumPy, the view's combine being the algorithm's NumPy twin. Returns the run and the
+    final parameters, (n, d).
     """
     import jax
 
     from ftsgd_jax import algorithms, engine
 
     spec = config.algorithm
-    if spec.kind not in ("sc", "nowait", "gen"):
-        raise ValueError(f"the reference runs sc, nowait and gen, not {spec.kind!r}")
+    combine_view = algorithms.reference_combine(spec)
+    if combine_view is None:
+        what = f"{spec.kind} with rule {spec.rule!r}" if algorithms.ALGORITHMS[spec.kind].agreement else spec.kind
+        raise ValueError(f"the reference has no plain twin of {what}")
     schedule = engine.scenario_schedule(config, index) if schedule is None else schedule
     alphas = algorithms.step_sizes(spec, config.objective, config.run.iterations)
     objective = config.objective
@@ -253,16 +256,13 @@ def run_algorithm(config, index: int, schedule=None) -> tuple[ReferenceRun, np.n
         return (x - alphas[t] * np.asarray(gradient(x, t, p))).astype(np.float32)
 
     def combine(p, r, own, view):
-        points = np.stack([view[j] for j in sorted(view)])
-        if spec.kind == "gen" and spec.rule != "mean":
-            return _reference_rule(spec.rule, points)
-        return points.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return combine_view(np.stack([view[j] for j in sorted(view)]))
 
     run = simulate(
         config.topology,
         schedule.crash,
         schedule.draws,
-        wait=spec.kind == "gen",
+        wait=algorithms.ALGORITHMS[spec.kind].waits,
         quorum=config.quorum,
         heal=schedule.heal,
         initial_values=[x0.copy() for _ in range(n)],
@@ -270,9 +270,3 @@ def run_algorithm(config, index: int, schedule=None) -> tuple[ReferenceRun, np.n
         combine=combine,
     )
     return run, np.stack(run.values[-1])
-
-
-def _reference_rule(rule: str, points: np.ndarray) -> np.ndarray:
-    if rule == "midpoint":
-        return ((points.min(axis=0) + points.max(axis=0)) / 2).astype(np.float32)
-    raise ValueError(f"the reference implements the mean and midpoint rules, not {rule!r}")

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ftsgd_jax import engine, reference, results
+from ftsgd_jax import algorithms, engine, reference, results
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -150,12 +150,11 @@ def trace_events(
     draws = jax.tree.map(lambda a: a[:rounds], schedule.draws)
     spec = config.algorithm
     small = config.objective.dim <= 4
-    if spec.kind in ("sc", "nowait", "gen") and rounds == len(schedule.iteration):
+    waits = algorithms.ALGORITHMS[spec.kind].waits
+    if algorithms.reference_combine(spec) is not None and rounds == len(schedule.iteration):
         run, _ = reference.run_algorithm(config, scenario, schedule)
     else:
-        run = reference.simulate(
-            config.topology, schedule.crash, draws, wait=spec.kind == "gen", quorum=config.quorum, heal=schedule.heal
-        )
+        run = reference.simulate(config.topology, schedule.crash, draws, wait=waits, quorum=config.quorum, heal=schedule.heal)
     cluster_of = config.topology.cluster_of
     events = []
     for time, step, process, round_index, detail in run.trace:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog, nnls
 
 from ftsgd_jax import agreement as ag
+from ftsgd_jax import safe_area
 from ftsgd_jax.errors import ConfigError
 
 K = 8  # padded capacity of every point set below: one compile per (K, d)
@@ -370,7 +371,7 @@ def test_safe_area_general_d_is_valid_and_deep():
         assert bool(out.nonempty) and float(out.residual) < 1e-3
         check_safe_point(points, 2, out, atol=1e-3)
     # the general method on planar data: compare with the exact planar depth
-    general_2d = jax.jit(lambda p: ag._safe_area_general(p, jnp.ones(K, bool), jnp.int32(2), 400, 1e-4, None))
+    general_2d = jax.jit(lambda p: safe_area._safe_area_general(p, jnp.ones(K, bool), jnp.int32(2), 400, 1e-4, None))
     for seed in range(3):
         planar = np.random.default_rng(seed).standard_normal((K, 2))
         general = general_2d(jnp.asarray(planar, jnp.float32))
