@@ -3,6 +3,9 @@
 A chunk is the number of scenarios one compiled call simulates at once. It is sized from
 the memory one scenario needs and the free memory of the device (or the host), and is a
 multiple of the device count so that every device gets an equal share of the scenarios.
+On a CPU it stays at most DEFAULT_CHUNK (larger batches run no faster there, and CPU
+chunk plans stay as they were); a GPU or TPU fills a share of its free memory, which can
+be hundreds of thousands of scenarios.
 """
 
 from __future__ import annotations
@@ -54,9 +57,32 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def memory_share(platform: str) -> float:
+    """The share of the free memory a chunk may fill: a quarter of the host's on CPU, where
+    the rest of the machine lives too; half of an accelerator's, whose memory holds nothing
+    else and whose free figure is already within XLA's own pool."""
+    return 0.25 if platform == "cpu" else 0.5
+
+
+def fitting_scenarios(free: int, per_scenario: int, platform: str) -> int:
+    """How many scenarios of ``per_scenario`` bytes fit in the share of ``free`` (0 if not one)."""
+    return int(free * memory_share(platform)) // per_scenario
+
+
+def automatic_chunk(scenarios: int, per_scenario: int, free: int, platform: str) -> int:
+    """Scenarios per chunk when ``run.chunk`` is not given: as many as fit, at least one,
+    at most the run's scenarios, and on CPU at most DEFAULT_CHUNK."""
+    cap = DEFAULT_CHUNK if platform == "cpu" else scenarios
+    return min(scenarios, cap, max(fitting_scenarios(free, per_scenario, platform), 1))
+
+
+def _platform(config: RunConfig) -> str:
+    return select_devices(config.run.device)[0].platform
+
+
 def fitting_chunk(config: RunConfig) -> int:
-    """How many scenarios fit in a quarter of the free memory (0 if not even one)."""
-    return int(available_memory_bytes() // 4 // bytes_per_scenario(config))
+    """How many scenarios fit in the free memory the device's chunks may fill (0 if not even one)."""
+    return fitting_scenarios(available_memory_bytes(), bytes_per_scenario(config), _platform(config))
 
 
 def _largest_term(config: RunConfig) -> str:
@@ -69,7 +95,7 @@ def _largest_term(config: RunConfig) -> str:
 
 def chunk_size(config: RunConfig) -> int:
     """Scenarios per compiled batch: ``run.chunk`` if given (checked against memory), else
-    as many as fit in a quarter of the free memory, at most DEFAULT_CHUNK.
+    :func:`automatic_chunk` for the device.
 
     A configuration of which a single scenario needs more than half the free memory is
     refused with the estimate, rather than started with a chunk of one that swaps or hangs.
@@ -93,7 +119,7 @@ def chunk_size(config: RunConfig) -> int:
             )
         chunk = config.run.chunk
     else:
-        chunk = int(min(config.run.scenarios, DEFAULT_CHUNK, max(int(free // 4 // per_scenario), 1)))
+        chunk = automatic_chunk(config.run.scenarios, per_scenario, free, _platform(config))
     devices = len(select_devices(config.run.device))
     return -(-chunk // devices) * devices  # a multiple of the device count, so every device gets a share
 

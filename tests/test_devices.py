@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
@@ -80,7 +81,8 @@ def test_auto_chunks_follow_the_free_memory_and_stay_a_multiple_of_the_device_co
     per = devices.bytes_per_scenario(config)
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 37 * per)
     assert devices.chunk_size(config) == 37 and devices.fitting_chunk(config) == 37
-    monkeypatch.setattr(devices, "select_devices", lambda kind="auto", field="run.device": [None] * 4)
+    cpus = [types.SimpleNamespace(platform="cpu")] * 4
+    monkeypatch.setattr(devices, "select_devices", lambda kind="auto", field="run.device": cpus)
     assert devices.chunk_size(config) == 40
 
 
@@ -97,3 +99,18 @@ def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 20 * per)
     assert chunk_plan(config, tmp_path) == 20  # no longer fits: smaller, and stored
     assert json.loads((tmp_path / "plan.json").read_text()) == {"chunk": 20}
+
+
+def test_a_gpu_chunk_fills_half_the_free_device_memory_and_a_cpu_chunk_stays_capped():
+    from ftsgd_jax import devices
+
+    config = build_config({"system": {"clusters": [4, 4, 4, 4]}, "objective": {"dim": 10}, "run": {"scenarios": 1_048_576}})
+    per = devices.bytes_per_scenario(config)
+    free = 60 * 2**30  # an 80 GB card's XLA pool, nothing in use
+    gpu = devices.automatic_chunk(config.run.scenarios, per, free, "gpu")
+    assert gpu == free // 2 // per and gpu > 100_000
+    assert devices.automatic_chunk(config.run.scenarios, per, free, "tpu") == gpu
+    assert devices.automatic_chunk(config.run.scenarios, per, free, "cpu") == devices.DEFAULT_CHUNK
+    assert devices.automatic_chunk(1000, per, free, "gpu") == 1000  # never more than the run's scenarios
+    assert devices.automatic_chunk(config.run.scenarios, per, 3 * per, "gpu") == 1  # at least one
+    assert devices.fitting_scenarios(free, per, "gpu") == 2 * devices.fitting_scenarios(free, per, "cpu")
