@@ -51,7 +51,7 @@ def contraction(config: RunConfig) -> dict[str, Any]:
     factor = {
         "rule": spec.rule,
         "factor": agreement.contraction_factor(spec.rule, config.topology.n, config.objective.dim),
-        "proven": spec.rule in agreement.PROVEN_RULES,
+        "proven": agreement.RULES[spec.rule].proven,
     }
     if spec.rounds == "auto":
         factor["gradient_bound"] = algorithms.gradient_bound(spec, config.objective)
