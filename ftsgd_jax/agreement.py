@@ -157,9 +157,6 @@ RULES: dict[str, Rule] = {
 """Every agreement rule by name. Registering one is a dict insertion:
 ``RULES["name"] = Rule(step, factor, proven, "summary")`` (see docs/extending.md)."""
 
-PROVEN_RULES = tuple(name for name, rule in RULES.items() if rule.proven)
-"""The built-in rules whose factor is proven (``RULES[name].proven`` covers registered ones too)."""
-
 
 def rule_step(rule: str, values, view, f=0, iters: int | None = None) -> RuleStep:
     """One agreement step for every process: row p of the result is ``rule`` applied to the
