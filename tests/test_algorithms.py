@@ -1,0 +1,131 @@
+"""Tests of ftsgd_jax.algorithms: step sizes, eps_t and the rounds schedule against their
+closed forms, and the entries of the ALGORITHMS registry."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ftsgd_jax import agreement, algorithms
+from ftsgd_jax.config import build_config
+from ftsgd_jax.errors import ConfigError
+
+
+def configured(algorithm: dict, clusters=(2, 2), iterations: int = 40, dim: int = 2):
+    return build_config(
+        {
+            "system": {"clusters": list(clusters)},
+            "objective": {"kind": "quadratic", "dim": dim, "mu": 0.5, "L": 2.0},
+            "algorithm": algorithm,
+            "run": {"iterations": iterations, "record_every": 1, "scenarios": 1},
+        }
+    )
+
+
+STEPS = st.fixed_dictionaries(
+    {
+        "step": st.sampled_from(["inverse", "constant", "cosine"]),
+        "step_scale": st.floats(0.1, 10),
+        "step_offset": st.floats(0.5, 100),
+        "lr": st.floats(1e-3, 1.0),
+    }
+)
+
+
+@settings(max_examples=25)  # each example builds a configuration
+@given(STEPS, st.integers(1, 60))
+def test_step_sizes_are_the_closed_forms(step, iterations):
+    config = configured({"kind": "sc", **step}, iterations=iterations)
+    t = np.arange(iterations, dtype=np.float64)
+    expected = {
+        "inverse": step["step_scale"] / (0.5 * (t + step["step_offset"])),
+        "constant": np.full(iterations, step["lr"]),
+        "cosine": step["lr"] * 0.5 * (1 + np.cos(np.pi * t / iterations)),
+    }[step["step"]]
+    alphas = algorithms.step_sizes(config.algorithm, config.objective, iterations)
+    assert alphas.dtype == np.float32 and alphas.shape == (iterations,)
+    np.testing.assert_allclose(alphas, expected, rtol=2e-6, atol=1e-7 * step["lr"])
+
+
+@given(st.lists(st.floats(1e-4, 10), min_size=1, max_size=20), st.floats(1e-3, 1e3), st.floats(0.1, 3))
+def test_eps_is_eps0_times_alpha_to_the_power(alphas, eps0, power):
+    spec = configured({"kind": "gen", "eps0": eps0, "eps_power": power}).algorithm
+    expected = [eps0 * a**power for a in alphas]
+    np.testing.assert_allclose(algorithms.eps_schedule(spec, np.array(alphas)), expected, rtol=1e-12)
+
+
+@settings(max_examples=25)  # each example builds a configuration
+@given(
+    st.lists(st.integers(1, 4), min_size=1, max_size=5).filter(lambda sizes: sum(sizes) >= 2),
+    STEPS,
+    st.fixed_dictionaries(
+        {
+            "eps0": st.floats(1e-3, 10),
+            "eps_power": st.floats(0.5, 2),
+            "g_max": st.floats(0.1, 100),
+            "max_rounds": st.integers(1, 64),
+        }
+    ),
+    st.integers(1, 40),
+)
+def test_auto_rounds_are_the_fewest_that_reach_eps_capped_at_max_rounds(clusters, step, targets, iterations):
+    config = configured({"kind": "gen", "rounds": "auto", **step, **targets}, clusters=clusters, iterations=iterations)
+    spec, objective, topology = config.algorithm, config.objective, config.topology
+    plan = algorithms.rounds_schedule(spec, objective, topology, iterations)
+    alphas = algorithms.step_sizes(spec, objective, iterations).astype(np.float64)
+    factor = agreement.contraction_factor("mean", topology.n, objective.dim)
+    eps_before = 0.0  # every process starts at x0
+    for t in range(iterations):
+        eps = targets["eps0"] * alphas[t] ** targets["eps_power"]
+        spread = eps_before + 2 * alphas[t] * targets["g_max"]
+        needed = int(plan.needed[t])
+        assert needed >= 1 and factor**needed * spread <= eps * (1 + 1e-9)
+        assert needed == 1 or factor ** (needed - 1) * spread > eps * (1 - 1e-9)
+        assert plan.rounds[t] == min(needed, targets["max_rounds"])
+        eps_before = eps
+
+
+def test_fixed_rounds_and_algorithms_without_agreement():
+    fixed = configured({"kind": "gen", "rounds": 5}, iterations=7)
+    plan = algorithms.rounds_schedule(fixed.algorithm, fixed.objective, fixed.topology, 7)
+    assert plan.rounds.tolist() == [5] * 7 and plan.needed.tolist() == [5] * 7
+    for kind in ("sc", "seq", "minibatch", "nowait"):
+        config = configured({"kind": kind, "rounds": 5}, iterations=7)
+        plan = algorithms.rounds_schedule(config.algorithm, config.objective, config.topology, 7)
+        assert plan.rounds.tolist() == [1] * 7 and plan.needed.tolist() == [1] * 7, kind
+
+
+def test_gradient_bound_is_the_users_else_grows_with_the_distance_from_x0_to_the_optimum():
+    given_bound = configured({"kind": "gen", "g_max": 3.5})
+    assert algorithms.gradient_bound(given_bound.algorithm, given_bound.objective) == 3.5
+    bounds = []
+    for x0 in (1.0, 3.0, 10.0):  # x* = 1
+        config = build_config({"objective": {"kind": "quadratic", "dim": 2, "x0": x0}, "algorithm": {"kind": "gen"}})
+        bounds.append(algorithms.gradient_bound(config.algorithm, config.objective))
+    assert 0 < bounds[0] < bounds[1] < bounds[2] < math.inf
+
+
+def test_the_registry_says_which_algorithms_wait_and_agree():
+    flags = {name: (entry.waits, entry.agreement) for name, entry in algorithms.ALGORITHMS.items()}
+    assert flags == {
+        "sc": (False, False),
+        "gen": (True, True),
+        "seq": (False, False),
+        "minibatch": (False, False),
+        "nowait": (False, False),
+    }
+    for name, entry in algorithms.ALGORITHMS.items():
+        assert callable(entry.iteration) and entry.summary, name
+        assert configured({"kind": name}).algorithm.kind == name  # every entry is a valid algorithm.kind
+    with pytest.raises(ConfigError, match="algorithm.kind"):
+        configured({"kind": "not_registered"})
+
+
+def test_every_step_size_schedule_is_configurable_and_unknown_ones_are_refused():
+    for name in algorithms.STEP_SIZES:
+        config = configured({"kind": "sc", "step": name})
+        assert math.isfinite(float(algorithms.step_sizes(config.algorithm, config.objective, 40)[0]))
+    with pytest.raises(ConfigError, match="algorithm.step"):
+        configured({"kind": "sc", "step": "linear"})
