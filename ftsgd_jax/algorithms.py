@@ -36,16 +36,8 @@ from ftsgd_jax import agreement, rng
 from ftsgd_jax.metrics import contraction
 from ftsgd_jax.model import CrashPoints, Topology
 from ftsgd_jax.objectives import Objective
-from ftsgd_jax.schedule import (
-    PlayedRound,
-    ScenarioDraws,
-    Scheduler,
-    Timeline,
-    happens,
-    play_round,
-    round_key,
-    start_timeline,
-)
+from ftsgd_jax.schedule import PlayedRound, Timeline, happens, play_round, round_key, start_timeline
+from ftsgd_jax.schedulers import ScenarioDraws, Scheduler
 
 
 def _inverse(spec: Any, objective: Objective, iterations: int) -> optax.Schedule:

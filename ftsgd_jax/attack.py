@@ -1,7 +1,7 @@
 """Adversarial schedule search: the interleavings and crash points that hurt most.
 
 A schedule of the ``searched`` scheduler is a real vector, its *genome*
-(:func:`~ftsgd_jax.schedule.genome_size`: every process's computation, every read offset,
+(:func:`~ftsgd_jax.schedulers.genome_size`: every process's computation, every read offset,
 send offset and delay, and a crash score, place and fraction per process). Each gene goes
 through a ``sigmoid`` into its bounded range and then onto the time grid like every draw
 of every scheduler, and the crash genes place at most ``faults.crashes`` crashes inside
@@ -44,7 +44,7 @@ from ftsgd_jax import algorithms, engine
 from ftsgd_jax.agreement import RULES, contraction_factor
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, choice
-from ftsgd_jax.schedule import genome_size
+from ftsgd_jax.schedulers import genome_size
 
 OBJECTIVES = ("error", "disagreement", "contraction", "rounds", "view", "blocked")
 STRATEGIES = ("sep_cma_es", "cma_es", "open_es")

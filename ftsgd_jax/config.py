@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from ftsgd_jax.algorithms import ALGORITHMS, STEP_SIZES
 from ftsgd_jax.errors import ConfigError, choice, flag, integer, known_keys, real
 from ftsgd_jax.model import CRASH_PATTERNS, QUORUM_RULES, CrashPattern, Topology, validate_crash_count
 from ftsgd_jax.objectives import Objective, make_objective
-from ftsgd_jax.schedule import SCHEDULE_DEFAULTS, Scheduler, make_scheduler
+from ftsgd_jax.schedulers import SCHEDULE_DEFAULTS, Scheduler, make_scheduler
 
 DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
 

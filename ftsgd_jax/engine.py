@@ -42,18 +42,8 @@ from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
 from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition
 from ftsgd_jax.objectives import Objective
-from ftsgd_jax.schedule import (
-    EXACT_SPAN,
-    SCHEDULE_DEFAULTS,
-    SCHEDULERS,
-    TICKS_PER_UNIT,
-    ScheduleParams,
-    Scheduler,
-    draw_round,
-    draw_scenario,
-    eventually_delivers,
-    round_key,
-)
+from ftsgd_jax.schedule import draw_round, draw_scenario, eventually_delivers, round_key
+from ftsgd_jax.schedulers import EXACT_SPAN, SCHEDULE_DEFAULTS, SCHEDULERS, TICKS_PER_UNIT, ScheduleParams, Scheduler
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ftsgd_jax.model import Topology
-from ftsgd_jax.schedule import TICKS_PER_UNIT
+from ftsgd_jax.schedulers import TICKS_PER_UNIT
 
 WRITE, READ, SEND, ARRIVE, END = range(5)
 

@@ -600,7 +600,6 @@ def _null_projector(q, mask):
     """The orthogonal projector onto the affine dependences of the present points:
     ``{a : a = 0 off mask, sum a = 0, sum a_i q_i = 0}`` (``q`` centred, masked rows 0), as a
     (k, k) matrix ``I_V - 1_V 1_V^T / m - U U^T``."""
-    k = q.shape[0]
     dtype = q.dtype
     u = _range_basis(q, mask)
     ones = mask.astype(dtype) / jnp.sqrt(jnp.maximum(_count(mask), 1).astype(dtype))

@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ftsgd_jax import agreement, engine, schedule
+from ftsgd_jax import agreement, engine, schedulers
 from ftsgd_jax.agreement import Rule, per_view
 from ftsgd_jax.config import build_config
 from ftsgd_jax.errors import ConfigError
-from ftsgd_jax.schedule import RoundDraws, SchedulerKind
+from ftsgd_jax.schedulers import RoundDraws, SchedulerKind
 
 
 def _view_size(points, mask):
@@ -38,7 +38,7 @@ def own_cluster_scheduler(monkeypatch):
         return jnp.zeros((topology.n, topology.n), bool)
 
     family = SchedulerKind(_own_cluster_in_lockstep, "the own cluster in lockstep", delivers=no_message)
-    monkeypatch.setitem(schedule.SCHEDULERS, "toy_own_cluster", family)
+    monkeypatch.setitem(schedulers.SCHEDULERS, "toy_own_cluster", family)
 
 
 def _config(clusters, algorithm, schedule_kind):
