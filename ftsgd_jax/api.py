@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ftsgd_jax.config import RunConfig
+    from ftsgd_jax.processes import Group
     from ftsgd_jax.sweep import Sweep
 
 ConfigSource = Union[str, os.PathLike, Mapping[str, Any], "RunConfig"]
@@ -343,6 +344,7 @@ def run_sweep(
     progress: Callable[[list[Sweep], int, str], Callable[[int, int, int], None] | None] | None = None,
     stop: Callable[[], bool] | None = None,
     finished: Callable[[SweepResult], None] | None = None,
+    group: Group | None = None,
 ) -> SweepResult | dict[str, SweepResult]:
     """Run every point of a sweep spec (or every sweep of a suite); what ``ftsgd sweep`` does.
 
@@ -355,6 +357,8 @@ def run_sweep(
     ``(done, total, fresh)`` of that sweep's chunks or None; ``finished(result)`` hears
     of each sweep as it ends; ``stop()`` is asked after each chunk and, when true, ends
     the work with :class:`Interrupted` (finished chunks are kept: resume later).
+    ``group`` (:func:`ftsgd_jax.processes.join`) splits a sweep spec's chunks over the
+    processes that joined it, into one shared ``out``; every process calls this alike.
 
     Returns the :class:`SweepResult` of a sweep spec, or of a suite every sweep's by name.
     """
@@ -366,6 +370,8 @@ def run_sweep(
     spec, path, source = _read_spec(spec_or_path)
     suite = sweeps.is_suite(spec)
     parsed = _parse_sweeps(spec, path)
+    if suite and group is not None:
+        raise ConfigError("--num-processes", "a suite is split over processes one sweep at a time: run each member spec so")
     folder = Path(out)
     done: dict[str, SweepResult] = {}
     with results.FolderLock(folder, "sweep (suite)") if suite else contextlib.nullcontext():
@@ -380,7 +386,10 @@ def run_sweep(
             target = folder / member.name if suite else folder
             report = progress(parsed, number, estimate) if progress is not None else None
             try:
-                manifest = sweeps.run_sweep(member, target, resume=resume, force=force, progress=report, stop=stop)
+                if group is None:
+                    manifest = sweeps.run_sweep(member, target, resume=resume, force=force, progress=report, stop=stop)
+                else:
+                    manifest = sweeps.run_shared_sweep(member, target, group, resume=resume, force=force, progress=report, stop=stop)
             except sweeps.Interrupted as stopped:
                 raise Interrupted(
                     f"interrupted: {stopped.done} of {stopped.total} scenarios of sweep {member.name} are kept in {target}"

@@ -109,7 +109,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from ftsgd_jax import api
+    from ftsgd_jax import api, processes
     from ftsgd_jax import sweep as sweeps
 
     resume_command = shlex.join(["ftsgd", "sweep", str(args.spec), "--out", str(args.out), "--resume"])
@@ -124,11 +124,15 @@ def command_sweep(args: argparse.Namespace) -> int:
         print(f"== {result.name}: {result.out}")
         print(sweeps.format_points(result.summary.to_pylist(), result.manifest["swept"]))
 
+    group = None
+    if processes.check_flags(args.coordinator, args.num_processes, args.process_id):
+        group = processes.join(args.coordinator, args.num_processes, args.process_id)
+        resume_command += " " + shlex.join(["--coordinator", args.coordinator, "--num-processes", str(args.num_processes), "--process-id", "I"])
     with stop_on_interrupt() as stop:
         try:
             api.run_sweep(
                 args.spec, args.out, resume=args.resume, force=args.force, yes=args.yes,
-                progress=progress, stop=stop, finished=finished,
+                progress=progress, stop=stop, finished=finished, group=group,
             )
         except api.Interrupted as stopped:
             raise Interrupted(f"{stopped.message}; resume with: {resume_command}") from None
@@ -250,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", action="store_true", help="skip the chunks an earlier run of this spec finished")
     sweep.add_argument("--force", action="store_true", help="replace results of a different spec (or kind) in --out")
     sweep.add_argument("--yes", action="store_true", help="start even when the sweep is very large")
+    sweep.add_argument("--coordinator", metavar="HOST:PORT", help="split the sweep over processes: process 0's host and a free port")
+    sweep.add_argument("--num-processes", type=int, metavar="P", help="how many processes share the sweep (with --coordinator)")
+    sweep.add_argument("--process-id", type=int, metavar="I", help="this process's number, 0..P-1 (with --coordinator)")
     sweep.set_defaults(handler=command_sweep)
 
     figures = commands.add_parser("figures", help="draw the figures of a sweep (or a suite of sweeps)")

@@ -23,6 +23,7 @@ what is done and ends with exactly the results of an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -41,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ftsgd_jax import devices, engine, results, theory
+from ftsgd_jax import devices, engine, processes, results, theory
 from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, closest, integer
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -284,11 +285,7 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
     stamp = out / "spec.json"
     kind = results.folder_kind(out)
     if kind == "sweep" and stamp.is_file():
-        try:
-            previous = json.loads(stamp.read_text(encoding="utf-8")).get("digest")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            previous = None
-        if previous != sweep.digest:
+        if _stored_digest(out) != sweep.digest:
             if not force:
                 raise ConfigError(
                     "--out",
@@ -311,6 +308,22 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
     results.write_json(stamp, {"digest": sweep.digest, "format": FORMAT, "name": sweep.name, "spec": sweep.spec | {"sweep": sweep.sweep_table}})
 
 
+def _stored_digest(out: Path) -> str | None:
+    """The digest of the spec whose results ``out`` holds (None if unreadable)."""
+    try:
+        return json.loads((out / "spec.json").read_text(encoding="utf-8")).get("digest")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _stored_chunk(folder: Path) -> int:
+    """The chunk size a point's plan.json holds (0 if none is readable)."""
+    try:
+        return int(json.loads((folder / "plan.json").read_text(encoding="utf-8"))["chunk"])
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return 0
+
+
 def chunk_plan(config: RunConfig, folder: Path) -> int:
     """Scenarios per chunk of a point: the size its first run chose, where that still fits.
 
@@ -320,17 +333,66 @@ def chunk_plan(config: RunConfig, folder: Path) -> int:
     Reproducibility section. Chunk files are named by scenario range either way, so no
     scenario is lost or repeated.
     """
-    plan = folder / "plan.json"
     chosen = devices.chunk_size(config)
-    if plan.is_file():
-        try:
-            stored = int(json.loads(plan.read_text(encoding="utf-8"))["chunk"])
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
-            stored = 0
-        if stored > 0 and (config.run.chunk or stored <= devices.fitting_chunk(config)):
-            return stored
-    results.write_json(plan, {"chunk": chosen})
+    stored = _stored_chunk(folder)
+    if stored > 0 and (config.run.chunk or stored <= devices.fitting_chunk(config)):
+        return stored
+    results.write_json(folder / "plan.json", {"chunk": chosen})
     return chosen
+
+
+def _work(out: Path, sweep: Sweep, sizes: list[int]) -> list[tuple[int, int, int]]:
+    """(point, begin, end) of every chunk no earlier run finished, in point order."""
+    work = []
+    for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
+        missing = missing_ranges(finished_ranges(_point_dir(out, ident)), config.run.scenarios)
+        work += [(index, begin, end) for begin, end in plan_chunks(missing, sizes[index])]
+    return work
+
+
+def _run_chunks(
+    out: Path,
+    sweep: Sweep,
+    sizes: list[int],
+    work: list[tuple[int, int, int]],
+    already: int,
+    progress: Callable[[int, int, int], None] | None,
+    stop: Callable[[], bool] | None,
+    fail_after: int | None,
+) -> list[dict[str, Any]]:
+    """Run and write the chunks of ``work``; return the time each point took.
+
+    ``progress(done, total, fresh)`` counts ``already`` finished scenarios as done.
+    """
+    done = already
+    total = already + sum(end - begin for _, begin, end in work)
+    fresh = chunks_run = 0
+    timings = []
+    for index, chunks in itertools.groupby(work, key=lambda item: item[0]):
+        ident, config = sweep.ids[index], sweep.configs[index]
+        sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=sizes[index]))
+        started = time.perf_counter()
+        compile_seconds = 0.0
+        for _, begin, end in chunks:
+            if fail_after is not None and chunks_run >= fail_after:
+                raise RuntimeError(f"simulated interruption after {chunks_run} chunks")
+            indices = np.arange(begin, end)
+            result = engine.run(sized, indices=indices, keep_final=_keeps_final(config))
+            compile_seconds += result.compile_seconds
+            _write_chunk(_chunk_path(out, ident, begin, end), result, indices, config)
+            chunks_run += 1
+            done += end - begin
+            fresh += end - begin
+            if progress is not None:
+                progress(done, total, fresh)
+            if stop is not None and stop() and done < total:
+                raise Interrupted(done, total)
+        timings.append(
+            {"point": index, "id": ident, "chunk": sizes[index], "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds}
+        )
+    if progress is not None and fresh == 0:
+        progress(done, total, fresh)  # everything was done before: say so once
+    return timings
 
 
 def run_sweep(
@@ -352,40 +414,72 @@ def run_sweep(
     out = Path(out)
     with results.FolderLock(out, f"sweep {sweep.name}"):
         _prepare(out, sweep, resume, force)
-        total = sum(cfg.run.scenarios for cfg in sweep.configs)
         sizes = [chunk_plan(config, _point_dir(out, ident)) for ident, config in zip(sweep.ids, sweep.configs)]
-        finished = [finished_ranges(_point_dir(out, ident)) for ident in sweep.ids]
-        done = sum(end - begin for point in finished for begin, end, _ in point)  # by earlier runs
-        fresh = chunks_run = 0
-        timings = []
-        for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
-            missing = missing_ranges(finished[index], config.run.scenarios)
-            if not missing:
-                continue
-            size = sizes[index]
-            sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=size))
-            started = time.perf_counter()
-            compile_seconds = 0.0
-            for begin, end in plan_chunks(missing, size):
-                if fail_after is not None and chunks_run >= fail_after:
-                    raise RuntimeError(f"simulated interruption after {chunks_run} chunks")
-                indices = np.arange(begin, end)
-                result = engine.run(sized, indices=indices, keep_final=_keeps_final(config))
-                compile_seconds += result.compile_seconds
-                _write_chunk(_chunk_path(out, ident, begin, end), result, indices, config)
-                chunks_run += 1
-                done += end - begin
-                fresh += end - begin
-                if progress is not None:
-                    progress(done, total, fresh)
-                if stop is not None and stop() and done < total:
-                    raise Interrupted(done, total)
-            timings.append(
-                {"point": index, "id": ident, "chunk": size, "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds}
-            )
-        if progress is not None and fresh == 0:
-            progress(done, total, fresh)  # everything was done before: say so once
+        work = _work(out, sweep, sizes)
+        already = sum(cfg.run.scenarios for cfg in sweep.configs) - sum(end - begin for _, begin, end in work)
+        timings = _run_chunks(out, sweep, sizes, work, already, progress, stop, fail_after)
         return _assemble(out, sweep, timings)
+
+
+def run_shared_sweep(
+    sweep: Sweep,
+    out: Path,
+    group: processes.Group,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """:func:`run_sweep` split over the processes of ``group``, into one folder they share.
+
+    Process 0 locks and prepares the folder and fixes every point's chunk plan; then each
+    process lists the chunks still to run (all must see the same list: one folder, one
+    spec), runs every ``count``-th of them and writes them as a single process would
+    (``progress`` counts this process's share); when all are done, process 0 assembles
+    the results. With the same chunk plan and the same
+    device count on every process, the results are those of one process bit for bit. A
+    failure anywhere stops every process at the next step together; finished chunks are
+    kept for ``--resume``.
+    """
+    out = Path(out)
+    lock = results.FolderLock(out, f"sweep {sweep.name} (process 0 of {group.count})") if group.lead else contextlib.nullcontext()
+    with lock:
+
+        def prepare() -> None:
+            if group.lead:
+                _prepare(out, sweep, resume, force)
+                for ident, config in zip(sweep.ids, sweep.configs):
+                    chunk_plan(config, _point_dir(out, ident))
+
+        processes.together(group, f"{sweep.name}/prepare", prepare)
+
+        plan: dict[str, Any] = {}
+
+        def make_plan() -> str:
+            if _stored_digest(out) != sweep.digest:
+                raise ConfigError("--out", f"{out} does not hold this spec's sweep here: every process needs the same spec and one shared folder")
+            plan["sizes"] = [_stored_chunk(_point_dir(out, ident)) for ident in sweep.ids]
+            if 0 in plan["sizes"]:
+                raise ConfigError("--out", f"{out} holds no chunk plan here: every process needs the folder process 0 prepared, shared")
+            plan["work"] = _work(out, sweep, plan["sizes"])
+            return hashlib.sha256(json.dumps([sweep.digest, plan["sizes"], plan["work"]]).encode()).hexdigest()
+
+        if len(set(processes.together(group, f"{sweep.name}/plan", make_plan))) > 1:
+            raise ConfigError(
+                "--out", f"the processes see different specs or different files in {out}: they need one spec and one shared folder"
+            )
+        timings = processes.together(
+            group, f"{sweep.name}/run", lambda: _run_chunks(out, sweep, plan["sizes"], group.share(plan["work"]), 0, progress, stop, None)
+        )
+        merged = [timing | {"process": k} for k, part in enumerate(timings) for timing in part]
+
+        def assemble() -> None:
+            if group.lead:
+                _assemble(out, sweep, merged)
+
+        processes.together(group, f"{sweep.name}/assemble", assemble)
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
 
 def _keeps_final(config: RunConfig) -> bool:

@@ -1,0 +1,99 @@
+"""Several processes, one sweep: joining them with jax.distributed and taking steps together.
+
+Every process of a group runs the same ``ftsgd sweep`` into one results folder that all of
+them can read and write (a shared file system across hosts). A step that all take
+together (:func:`together`) runs on every process and then waits for all of them, so that
+an error on any process stops every process at the same step, each naming the process
+that failed, instead of leaving the others waiting. The coordinator (process 0's address)
+only carries these waits and short messages; the results go through the folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ftsgd_jax.errors import ConfigError, integer
+
+JOIN_SECONDS = 300  # how long a process waits for the others to start
+WAIT_MS = 30 * 24 * 3600 * 1000  # a step may take as long as the work; a dead process is found by its missed heartbeats
+ADDRESS = re.compile(r"[A-Za-z0-9.:\[\]_-]+:\d{1,5}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """This process's place in the group: ``index`` of ``count`` processes, and the
+    coordination client that carries the waits."""
+
+    index: int
+    count: int
+    client: Any
+
+    @property
+    def lead(self) -> bool:
+        """Process 0 holds the folder's lock, prepares it and assembles the results."""
+        return self.index == 0
+
+    def share(self, items: list) -> list:
+        """This process's share of ``items``: every ``count``-th, from its ``index``."""
+        return items[self.index :: self.count]
+
+
+def check_flags(coordinator: str | None, count: int | None, index: int | None) -> bool:
+    """Whether the sweep is split over processes; the three flags come together or not at all."""
+    given = [value is not None for value in (coordinator, count, index)]
+    if not any(given):
+        return False
+    if not all(given):
+        raise ConfigError("--num-processes", "give --coordinator HOST:PORT, --num-processes P and --process-id I together")
+    if not ADDRESS.fullmatch(coordinator):
+        raise ConfigError("--coordinator", f"need HOST:PORT (process 0's host and a free port), got {coordinator!r}")
+    integer("--num-processes", count, 1)
+    integer("--process-id", index, 0, count - 1)
+    return True
+
+
+def join(coordinator: str, count: int, index: int) -> Group:
+    """Start jax.distributed (before any JAX work in this process) and return the group."""
+    import jax
+    from jax._src import distributed
+
+    try:
+        jax.distributed.initialize(coordinator, count, index, initialization_timeout=JOIN_SECONDS)
+    except Exception as error:  # jax raises its runtime error type, which it does not export stably
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            "--coordinator", f"could not join {count} processes at {coordinator} within {JOIN_SECONDS} s: {first}"
+        ) from None
+    return Group(jax.process_index(), jax.process_count(), distributed.global_state.client)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def together(group: Group, step: str, work: Callable[[], Any]) -> list[Any]:
+    """Run ``work()`` here, wait for every process to finish its own, and return every
+    process's value (JSON), in process order.
+
+    This process's own error is raised again after the wait; an error elsewhere is raised
+    here as a ConfigError naming that process, so no process waits for one that has failed.
+    """
+    try:
+        value, failure = work(), None
+        status = {"ok": True, "value": value}
+    except BaseException as error:  # Ctrl-C too: the others must not wait for this process
+        failure = error
+        status = {"ok": False, "error": _one_line(error)}
+    group.client.key_value_set(f"ftsgd/{step}/{group.index}", json.dumps(status))
+    group.client.wait_at_barrier(f"ftsgd/{step}", WAIT_MS)
+    if failure is not None:
+        raise failure
+    statuses = [json.loads(group.client.blocking_key_value_get(f"ftsgd/{step}/{k}", 60_000)) for k in range(group.count)]
+    for k, other in enumerate(statuses):
+        if not other["ok"]:
+            raise ConfigError(f"process {k}", other["error"])
+    return [other["value"] for other in statuses]
