@@ -176,7 +176,6 @@ class Simulation:
         self.plan = make_plan(static)
         capped = self.plan.rounds_needed > self.plan.rounds
         self.capped_per_record = capped.reshape(-1, static.record_every).sum(axis=1).astype(np.int32)
-        self.traces = 0
         self.batched = jax.jit(jax.vmap(self.simulate_one))
         self.single = jax.jit(self.simulate_one)
         self._compiled: dict[int, Callable] = {}
@@ -192,7 +191,6 @@ class Simulation:
         return self._compiled[size]
 
     def simulate_one(self, inputs: ScenarioInputs) -> ScenarioRun:
-        self.traces += 1  # counts traces: tests assert a sweep compiles once per shape
         static, plan = self.static, self.plan
         scenario = scenario_setup(static, plan, inputs)
         step = ALGORITHMS[static.algorithm.kind].iteration

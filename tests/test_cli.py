@@ -11,29 +11,6 @@ import pytest
 
 from ftsgd_jax.cli import main
 
-SMALL = """
-[system]
-clusters = [2, 1, 2]
-[faults]
-pattern = "random"
-crashes = 1
-[objective]
-kind = "quadratic"
-dim = 3
-[run]
-iterations = 20
-scenarios = 16
-record_every = 5
-"""
-
-
-@pytest.fixture
-def small_config(tmp_path):
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
-    return path
-
-
 def test_run_writes_metrics_summary_and_manifest(small_config, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(small_config), "--out", str(out), "--set", "run.seed=3"]) == 0
@@ -173,9 +150,9 @@ def test_bad_output_folders_are_one_line_before_any_work(small_config, tmp_path,
             _one_line(capsys, fragment)
 
 
-def test_sweep_output_folder_that_is_a_file_is_one_line(tmp_path, capsys, no_simulation):
+def test_sweep_output_folder_that_is_a_file_is_one_line(tmp_path, capsys, no_simulation, small_toml):
     spec = tmp_path / "s.toml"
-    spec.write_text(SMALL + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    spec.write_text(small_toml(iterations=20, crashes=1, dim=3, grid='"faults.crashes" = [0, 1]'))
     (tmp_path / "file").write_text("x")
     assert main(["sweep", str(spec), "--out", str(tmp_path / "file")]) == 2
     _one_line(capsys, "exists and is not a folder")
@@ -197,9 +174,9 @@ def test_a_scenario_too_big_for_memory_is_refused_with_the_estimate(tmp_path, ca
     assert "needs about 11.2 GiB but 4 GiB are free" in line
 
 
-def test_a_huge_sweep_asks_for_yes_with_time_and_size(tmp_path, capsys, no_simulation):
+def test_a_huge_sweep_asks_for_yes_with_time_and_size(tmp_path, capsys, no_simulation, small_toml):
     spec = tmp_path / "s.toml"
-    spec.write_text(SMALL.replace("scenarios = 16", "scenarios = 4294967296") + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    spec.write_text(small_toml(scenarios=4294967296, iterations=20, crashes=1, dim=3, grid='"faults.crashes" = [0, 1]'))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o")]) == 2
     line = _one_line(capsys, "sweep: about 1.72e+11 scenario-iterations (roughly 6.63 days")
     assert "of results" in line and "pass --yes to start it anyway" in line
@@ -288,9 +265,9 @@ def test_every_config_key_is_in_the_readme_table():
             assert f"`{key}`" in row, f"{section}.{key} missing from the README's configuration table"
 
 
-def test_figures_says_why_it_drew_nothing(small_config, tmp_path, capsys):
+def test_figures_says_why_it_drew_nothing(small_config, tmp_path, capsys, small_toml):
     spec = tmp_path / "s.toml"
-    spec.write_text(SMALL.replace("scenarios = 16", "scenarios = 4") + '[sweep]\n[sweep.grid]\n"faults.crashes" = [0, 1]\n')
+    spec.write_text(small_toml(scenarios=4, iterations=20, crashes=1, dim=3, grid='"faults.crashes" = [0, 1]'))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "sweep")]) == 0
     capsys.readouterr()
     assert main(["figures", str(tmp_path / "sweep"), "--out", str(tmp_path / "f")]) == 2

@@ -186,11 +186,10 @@ def test_every_agreement_round_contracts_by_the_proven_factor(rule, factor):
     assert measured.size > 1000 and measured.max() <= factor + 1e-3  # float32 rounding of the two diameters
 
 
-def test_crash_counts_windows_schedules_and_seeds_reuse_one_compiled_program():
+def test_crash_counts_windows_schedules_and_seeds_reuse_one_compiled_program(compiles_once):
     first = config(faults={"pattern": "random", "crashes": 1}, run={"scenarios": 8, "iterations": 10})
     sim = engine.simulation(first)
     assert not hasattr(sim, "config")  # built from the static part alone: nothing run-time to read stale
-    traces = sim.traces
     for crashes, seed, delay, window in [(0, 1, 0.5, [0, 1]), (5, 2, 2.0, [0.5, 1]), (7, 3, 1.0, [0, 0.1])]:
         cfg = config(
             faults={"pattern": "random", "crashes": crashes, "window": window},
@@ -199,7 +198,13 @@ def test_crash_counts_windows_schedules_and_seeds_reuse_one_compiled_program():
         )
         assert engine.simulation(cfg) is sim
         engine.run(cfg)
-    assert sim.traces - traces <= 1
+
+
+def test_another_chunk_size_is_another_trace_and_is_caught(compiles_once):
+    """The check above can fail: a second batch shape is traced again."""
+    engine.run(config(run={"scenarios": 8, "iterations": 10, "chunk": 8}))
+    with pytest.raises(AssertionError, match="traced > 1 times"):
+        engine.run(config(run={"scenarios": 8, "iterations": 10, "chunk": 4}))
 
 
 def test_a_chunk_that_cannot_fit_memory_says_the_estimate():

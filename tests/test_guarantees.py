@@ -33,26 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # scenario in another batch shape may differ in the last float32 bits.
 CHUNK_RTOL, CHUNK_ATOL = 1e-5, 1e-6
 
-BASE = """
-[system]
-clusters = [2, 1, 2]
-[faults]
-pattern = "random"
-[objective]
-kind = "quadratic"
-dim = 2
-[run]
-iterations = {iterations}
-scenarios = {scenarios}
-record_every = 5
-chunk = {chunk}
-"""
 
+@pytest.fixture
+def spec_text(small_toml):
+    """A sweep spec named "s" of the small configuration over ``grid``: 24 scenarios in chunks of 8 unless told."""
 
-def spec_text(grid: str, scenarios: int = 24, chunk: int = 8, iterations: int = 10, extra: str = "") -> str:
-    return f"[sweep]\nname = \"s\"\n[sweep.grid]\n{grid}\n{extra}" + BASE.format(
-        scenarios=scenarios, chunk=chunk, iterations=iterations
-    )
+    def text(grid: str, scenarios: int = 24, chunk: int = 8, extra: str = "") -> str:
+        return small_toml(grid=grid, scenarios=scenarios, chunk=chunk, extra=extra)
+
+    return text
 
 
 def table_by_values(out: Path, keys: list[str]) -> dict[tuple, dict[str, np.ndarray]]:
@@ -97,7 +86,7 @@ def chunk_files(out: Path) -> list[Path]:
 # -- 1. resume across a different chunk size ------------------------------------------
 
 
-def test_resume_with_less_free_memory_neither_drops_nor_repeats_scenarios(tmp_path, monkeypatch):
+def test_resume_with_less_free_memory_neither_drops_nor_repeats_scenarios(tmp_path, monkeypatch, spec_text):
     """chunk = 0 sizes chunks from the free memory: 8 at first, 6 on resume (the stored
     plan of 8 no longer fits). On main today scenarios 6-7 appeared twice."""
     import tomllib
@@ -124,7 +113,7 @@ def test_resume_with_less_free_memory_neither_drops_nor_repeats_scenarios(tmp_pa
     assert_same_results(whole, cut, ["faults.crashes"], exact=False)
 
 
-def test_resume_with_the_same_plan_is_bit_identical(tmp_path, monkeypatch):
+def test_resume_with_the_same_plan_is_bit_identical(tmp_path, monkeypatch, spec_text):
     """Where the first run's chunk size still fits, the resumed sweep reuses it: exact equality."""
     import tomllib
 
@@ -160,7 +149,7 @@ def _wait_for_chunks(out: Path, count: int, process: subprocess.Popen, timeout: 
         time.sleep(0.01)
 
 
-def test_sigkill_then_resume_on_three_devices_gives_the_uninterrupted_results(tmp_path):
+def test_sigkill_then_resume_on_three_devices_gives_the_uninterrupted_results(tmp_path, spec_text):
     """Killed on one device, resumed on three (chunks of 1 become sharded chunks of 3):
     the scenario ranges of the finished chunks are kept, nothing is dropped or repeated.
     On main today the resumed sweep lost scenarios and still exited 0."""
@@ -183,7 +172,7 @@ def test_sigkill_then_resume_on_three_devices_gives_the_uninterrupted_results(tm
 # -- 2. reordered grid keys -----------------------------------------------------------
 
 
-def test_resume_after_swapping_grid_lines_keeps_every_result_with_its_values(tmp_path):
+def test_resume_after_swapping_grid_lines_keeps_every_result_with_its_values(tmp_path, spec_text):
     grid = '"faults.crashes" = [0, 2]\n"system.quorum" = ["weighted", "count"]'
     swapped = '"system.quorum" = ["weighted", "count"]\n"faults.crashes" = [0, 2]'
     first, second, whole_spec = tmp_path / "a.toml", tmp_path / "b.toml", tmp_path / "w.toml"
@@ -212,7 +201,7 @@ def test_resume_after_swapping_grid_lines_keeps_every_result_with_its_values(tmp
         assert {(r["faults.crashes"], r["system.quorum"]) for r in rows} == {tuple(entry["values"][k] for k in keys)}
 
 
-def test_replay_names_a_point_by_its_values(tmp_path, capsys):
+def test_replay_names_a_point_by_its_values(tmp_path, capsys, spec_text):
     spec = tmp_path / "s.toml"
     spec.write_text(spec_text('"faults.crashes" = [0, 2]\n"system.quorum" = ["weighted", "count"]', scenarios=8))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 0
@@ -230,11 +219,11 @@ def test_replay_names_a_point_by_its_values(tmp_path, capsys):
 # -- 3. two runs into one folder ------------------------------------------------------
 
 
-def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys, spec_text, small_toml):
     spec = tmp_path / "s.toml"
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=16))
     run_config = tmp_path / "r.toml"
-    run_config.write_text(BASE.format(scenarios=16, chunk=8, iterations=10))
+    run_config.write_text(small_toml(scenarios=16, chunk=8))
     out = tmp_path / "out"
     out.mkdir()
     with open(out / ".ftsgd.lock", "a+") as handle:  # the lock a running sweep holds
@@ -252,7 +241,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
 # -- 4. an interrupted --force leaves no stale results ---------------------------------
 
 
-def test_an_interrupted_forced_rerun_leaves_no_results_of_the_old_spec(tmp_path, capsys):
+def test_an_interrupted_forced_rerun_leaves_no_results_of_the_old_spec(tmp_path, capsys, spec_text):
     import tomllib
 
     old, new = tmp_path / "old.toml", tmp_path / "new.toml"
@@ -276,7 +265,7 @@ def test_an_interrupted_forced_rerun_leaves_no_results_of_the_old_spec(tmp_path,
 # -- 5. `run --out` onto a sweep folder --------------------------------------------------
 
 
-def test_run_into_a_sweep_folder_is_refused_unless_forced(tmp_path, capsys):
+def test_run_into_a_sweep_folder_is_refused_unless_forced(tmp_path, capsys, spec_text, small_toml):
     spec = tmp_path / "s.toml"
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=8))
     out = tmp_path / "out"
@@ -284,7 +273,7 @@ def test_run_into_a_sweep_folder_is_refused_unless_forced(tmp_path, capsys):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".ftsgd.lock"}
     capsys.readouterr()
     run_config = tmp_path / "r.toml"
-    run_config.write_text(BASE.format(scenarios=8, chunk=0, iterations=10))
+    run_config.write_text(small_toml(scenarios=8, chunk=0))
     assert main(["run", str(run_config), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a sweep's results" in err[0] and "--force" in err[0]
@@ -307,7 +296,7 @@ def test_run_into_a_sweep_folder_is_refused_unless_forced(tmp_path, capsys):
         ('"faults.crashes" = [0, 1]\n"schedule.delay_mean" = [1, 2.5]', ""),
     ],
 )
-def test_mixed_type_values_are_stored_in_one_column_type(tmp_path, grid, extra):
+def test_mixed_type_values_are_stored_in_one_column_type(tmp_path, grid, extra, spec_text):
     import tomllib
 
     spec = tmp_path / "s.toml"
@@ -324,21 +313,21 @@ def test_mixed_type_values_are_stored_in_one_column_type(tmp_path, grid, extra):
     assert [p["values"] for p in manifest["points"]] == sweep.points  # the typed values
 
 
-def test_the_readme_sweep_example_runs(tmp_path):
+def test_the_readme_sweep_example_runs(tmp_path, small_toml):
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
     examples = [b for b in blocks if "[sweep]" in b]
     assert examples
     for number, block in enumerate(examples):
         spec = tmp_path / f"readme{number}.toml"
-        spec.write_text(block + BASE.format(scenarios=4, chunk=0, iterations=10))
+        spec.write_text(block + small_toml(scenarios=4, chunk=0))
         assert main(["sweep", str(spec), "--out", str(tmp_path / f"out{number}")]) == 0
 
 
 # -- 7. Ctrl-C --------------------------------------------------------------------------
 
 
-def test_a_running_sweep_refuses_a_second_writer_and_stops_cleanly_on_ctrl_c(tmp_path, capsys):
+def test_a_running_sweep_refuses_a_second_writer_and_stops_cleanly_on_ctrl_c(tmp_path, capsys, spec_text):
     """Items 3 and 7 on one live sweep: a forced second sweep into its folder is refused
     naming the holder; Ctrl-C then stops it after the chunk with status 130 (never a
     segfault) and the exact resume command, which completes the uninterrupted results."""
@@ -365,9 +354,9 @@ def test_a_running_sweep_refuses_a_second_writer_and_stops_cleanly_on_ctrl_c(tmp
     assert_same_results(tmp_path / "whole", out, ["faults.crashes"])
 
 
-def test_ctrl_c_during_run_says_nothing_was_written(tmp_path):
+def test_ctrl_c_during_run_says_nothing_was_written(tmp_path, small_toml):
     config = tmp_path / "r.toml"
-    config.write_text(BASE.format(scenarios=2000, chunk=1, iterations=10))
+    config.write_text(small_toml(scenarios=2000, chunk=1))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -387,7 +376,7 @@ def test_ctrl_c_during_run_says_nothing_was_written(tmp_path):
 # -- 8. temporaries left by a kill ------------------------------------------------------
 
 
-def test_temporaries_of_a_killed_writer_are_removed(tmp_path):
+def test_temporaries_of_a_killed_writer_are_removed(tmp_path, spec_text):
     import tomllib
 
     spec = tmp_path / "s.toml"
@@ -406,7 +395,7 @@ def test_temporaries_of_a_killed_writer_are_removed(tmp_path):
 # -- 12, 13. strict JSON, file modes ------------------------------------------------------
 
 
-def test_manifests_are_strict_json_and_files_honour_the_umask(tmp_path):
+def test_manifests_are_strict_json_and_files_honour_the_umask(tmp_path, spec_text):
     spec = tmp_path / "s.toml"
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=8))
     previous = os.umask(0o022)
@@ -431,22 +420,22 @@ def test_manifests_are_strict_json_and_files_honour_the_umask(tmp_path):
 # -- 15. chunk size and reproducibility -------------------------------------------------
 
 
-def _small_config(chunk: int, scenarios: int = 24):
+def _small_config(small_toml, chunk: int):
     import tomllib
 
     from ftsgd_jax.config import build_config
 
-    return build_config(tomllib.loads(BASE.format(scenarios=scenarios, chunk=chunk, iterations=10)) | {"faults": {"pattern": "random", "crashes": 2}})
+    return build_config(tomllib.loads(small_toml(scenarios=24, chunk=chunk, crashes=2)))
 
 
-def test_chunk_size_changes_results_only_within_the_stated_tolerance():
+def test_chunk_size_changes_results_only_within_the_stated_tolerance(small_toml):
     """README, Reproducibility: another chunk size may change the last float32 bits, never more
     than rtol 1e-5 + atol 1e-6; integer and boolean metrics and NaN positions are equal."""
     from ftsgd_jax import engine
 
-    reference = engine.run(_small_config(24))
+    reference = engine.run(_small_config(small_toml, 24))
     for chunk in (1, 7, 8):
-        other = engine.run(_small_config(chunk))
+        other = engine.run(_small_config(small_toml, chunk))
         for name, values in reference.metrics.items():
             if values.dtype.kind == "f":
                 np.testing.assert_array_equal(np.isnan(values), np.isnan(other.metrics[name]), err_msg=name)
@@ -455,11 +444,11 @@ def test_chunk_size_changes_results_only_within_the_stated_tolerance():
                 np.testing.assert_array_equal(other.metrics[name], values, err_msg=f"{chunk} {name}")
 
 
-def test_a_scenario_does_not_depend_on_its_neighbours_in_the_batch():
+def test_a_scenario_does_not_depend_on_its_neighbours_in_the_batch(small_toml):
     """Same chunk size: scenarios 4..7 are bit-identical whether batched with 0..3 or 8..11."""
     from ftsgd_jax import engine
 
-    config = _small_config(8)
+    config = _small_config(small_toml, 8)
     first = engine.run(config, indices=np.arange(0, 8))
     second = engine.run(config, indices=np.arange(4, 12))
     again = engine.run(config, indices=np.arange(0, 8))
