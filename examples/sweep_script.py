@@ -2,7 +2,7 @@
 
 sc never waits for anyone, so its error should stay near the crash-free one however many
 of the 16 processes crash (up to n - 1 = 15). The sweep runs 6 points that share one
-compiled program (crash counts are run-time values), about 20 s on 2 CPU cores:
+compiled program (crash counts are run-time values), about 20 s of CPU time on 2 cores:
 
     python examples/sweep_script.py --out results/crashes
     python examples/sweep_script.py --out results/crashes --resume   # after an interruption
