@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -181,6 +182,15 @@ def check_size(configs: list[RunConfig], out: Path | None, yes: bool, field: str
     return estimate
 
 
+def _warn_before_running(configs: list[RunConfig]) -> None:
+    """Warn (once per distinct line) of settings that run but cannot do what they ask for."""
+    from ftsgd_jax import theory
+
+    for line in dict.fromkeys(theory.safe_area_shortfall(config) for config in configs):
+        if line:
+            warnings.warn(line, UserWarning, stacklevel=3)
+
+
 def _check_result_memory(config: RunConfig) -> None:
     """A run holds every result in memory until it ends: refuse one whose results cannot fit."""
     from ftsgd_jax import devices
@@ -241,6 +251,7 @@ def run(
         kind = None if folder is None else _prepare_run_folder(folder, force)
         check_size([config], folder, yes, "run")
         _check_result_memory(config)
+        _warn_before_running([config])
         started = time.perf_counter()
 
         def report(done: int, total: int) -> None:
@@ -380,6 +391,7 @@ def run_sweep(
         else:
             results.check_folder(folder)
         estimate = check_size([c for s in parsed for c in s.configs], folder, yes, "sweep")
+        _warn_before_running([c for s in parsed for c in s.configs])
         if suite:
             results.write_json(folder / "suite.json", {"suite": source, "sweeps": [s.name for s in parsed]})
         for number, member in enumerate(parsed, 1):

@@ -229,6 +229,11 @@ def command_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of the library as the one line ``warning: ...`` on stderr, without its source line."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 DESCRIPTION = (
     "Fault-tolerant asynchronous SGD in the cluster-based model, simulated as JAX array programs: "
     "run one configuration, sweep a grid of them, draw figures, replay one scenario, search the worst schedules."
@@ -303,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NaN medians etc. are counted in the summaries instead
+        warnings.showwarning = show_warning
         try:
             return args.handler(args)
         except ConfigError as error:

@@ -79,3 +79,29 @@ def sc_bound(objective: Objective) -> dict[str, Any] | None:
     if objective.x_star is None or objective.mu is None or objective.sigma is None:
         return None
     return {"formula": SC_BOUND, "coefficient": objective.sigma**2 / objective.mu**2}
+
+
+def safe_area_shortfall(config: RunConfig) -> str:
+    """One line warning that the views of ``config`` are too small for its safe-area rule, or ''.
+
+    Safe_f(V) is sure to be non-empty only when the view holds at least (d+1)f+1 points,
+    and is empty below that for points in general position, as a run's noisy values are.
+    A view holds at most the n processes (under ``self_only``, the largest cluster), so
+    with fewer the rule falls back to the centroid in every round whose values do not
+    coincide (after a round of equal views they do), and the results count those rounds
+    (``safe_fallbacks``).
+    """
+    spec = config.algorithm
+    if not algorithms.ALGORITHMS[spec.kind].agreement or spec.rule != "safe_area":
+        return ""
+    needed = (config.objective.dim + 1) * spec.safe_f + 1
+    self_only = config.scheduler.kind == "self_only"
+    largest = max(config.topology.cluster_sizes) if self_only else config.topology.n
+    if largest >= needed:
+        return ""
+    holder = f"the largest cluster ({largest} processes) under self_only" if self_only else f"the n = {largest} processes"
+    return (
+        f"algorithm.safe_f: safe_area needs views of (d+1)f+1 = {needed} points (d = {config.objective.dim}, "
+        f"f = {spec.safe_f}) but a view holds at most {holder}: rounds fall back to the centroid "
+        "unless the view's values coincide (counted in safe_fallbacks)"
+    )

@@ -6,6 +6,7 @@ device count of a JAX process is fixed when JAX starts.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -114,3 +115,22 @@ def test_a_gpu_chunk_fills_half_the_free_device_memory_and_a_cpu_chunk_stays_cap
     assert devices.automatic_chunk(1000, per, free, "gpu") == 1000  # never more than the run's scenarios
     assert devices.automatic_chunk(config.run.scenarios, per, 3 * per, "gpu") == 1  # at least one
     assert devices.fitting_scenarios(free, per, "gpu") == 2 * devices.fitting_scenarios(free, per, "cpu")
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("run.chunk=1048576", r"^ftsgd: error: run\.chunk: 1048576 scenarios need about [\d.]+ GiB but [\d.]+ GiB are free; use at most \d+$"),
+        ("run.device=gpu", r"^ftsgd: error: run\.device: no gpu device here; present: cpu \(.*\)$"),
+    ],
+)
+def test_a_chunk_or_device_that_cannot_hold_the_run_is_one_line_and_status_2(tmp_path, capsys, monkeypatch, setting, message):
+    from ftsgd_jax import engine
+    from ftsgd_jax.cli import main
+
+    monkeypatch.setattr(engine, "run", lambda *args, **kwargs: pytest.fail("the run started before its chunk was checked"))
+    path = tmp_path / "run.toml"
+    path.write_text("[system]\nclusters = [64, 64]\n[run]\nscenarios = 4\niterations = 10\n")  # about 2 MB a scenario
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--set", setting]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and re.match(message, error[0]), error
