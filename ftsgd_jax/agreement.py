@@ -172,7 +172,7 @@ def apply_rule(rule: str, values, view, f=0, iters: int | None = None):
 
 
 def check_dimension(rule: str, d: int) -> None:
-    """Refuse a rule in a dimension it does not work in."""
+    """Refuse an unknown rule, or a rule in a dimension it does not work in."""
     needed = RULES[choice("algorithm.rule", rule, RULES)].dimension
     if needed is not None and int(d) != needed:
         raise ConfigError("algorithm.rule", f"{rule!r} needs dimension d = {needed}, got d = {d}")
