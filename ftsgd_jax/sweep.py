@@ -18,7 +18,9 @@ with ``[suite.set]`` overrides, runs several sweeps into sub-folders.
 Every point's configuration shares the compiled simulator of its shape: crash counts,
 schedule parameters and seeds are run-time values. Results are written per chunk of
 scenarios with atomic renames, so an interrupted sweep rerun with ``--resume`` skips
-what is done and ends with exactly the results of an uninterrupted run.
+what is done and ends with exactly the results of an uninterrupted run. The same store
+takes the chunks of several processes (:func:`run_shared_sweep`, ``ftsgd sweep
+--coordinator``), each running its share.
 """
 
 from __future__ import annotations
