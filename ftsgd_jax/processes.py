@@ -75,6 +75,15 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def check_others(group: Group, step: str) -> None:
+    """Raise, naming it, the error of another process that has already failed ``step``:
+    asked between chunks, so that no process works on for hours towards a step that fails."""
+    for key, text in group.client.key_value_dir_get(f"ftsgd/{step}/"):
+        index, status = int(key.rsplit("/", 1)[1]), json.loads(text)
+        if index != group.index and not status["ok"]:
+            raise ConfigError(f"process {index}", status["error"])
+
+
 def together(group: Group, step: str, work: Callable[[], Any]) -> list[Any]:
     """Run ``work()`` here, wait for every process to finish its own, and return every
     process's value (JSON), in process order.

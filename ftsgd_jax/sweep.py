@@ -441,8 +441,8 @@ def run_shared_sweep(
     (``progress`` counts this process's share); when all are done, process 0 assembles
     the results. With the same chunk plan and the same
     device count on every process, the results are those of one process bit for bit. A
-    failure anywhere stops every process at the next step together; finished chunks are
-    kept for ``--resume``.
+    failure anywhere stops every process (after its current chunk, while they run), each
+    naming the process that failed; finished chunks are kept for ``--resume``.
     """
     out = Path(out)
     lock = results.FolderLock(out, f"sweep {sweep.name} (process 0 of {group.count})") if group.lead else contextlib.nullcontext()
@@ -471,8 +471,14 @@ def run_shared_sweep(
             raise ConfigError(
                 "--out", f"the processes see different specs or different files in {out}: they need one spec and one shared folder"
             )
+        run_step = f"{sweep.name}/run"
+
+        def stopping() -> bool:
+            processes.check_others(group, run_step)
+            return stop is not None and stop()
+
         timings = processes.together(
-            group, f"{sweep.name}/run", lambda: _run_chunks(out, sweep, plan["sizes"], group.share(plan["work"]), 0, progress, stop, None)
+            group, run_step, lambda: _run_chunks(out, sweep, plan["sizes"], group.share(plan["work"]), 0, progress, stopping, None)
         )
         merged = [timing | {"process": k} for k, part in enumerate(timings) for timing in part]
 

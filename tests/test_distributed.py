@@ -94,3 +94,24 @@ def test_bad_process_flags_are_one_line(tmp_path, capsys, small_toml, flags, mes
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), *flags]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error
+
+
+class Coordinator:
+    """The coordination client's key-value store, in memory: what check_others reads."""
+
+    def __init__(self, entries: dict[str, str]):
+        self.entries = entries
+
+    def key_value_dir_get(self, prefix: str) -> list[tuple[str, str]]:
+        return [(key, value) for key, value in self.entries.items() if key.startswith(prefix)]
+
+
+def test_a_process_stops_between_chunks_when_another_has_failed():
+    from ftsgd_jax.errors import ConfigError
+    from ftsgd_jax.processes import Group, check_others
+
+    ok, failed = json.dumps({"ok": True, "value": []}), json.dumps({"ok": False, "error": "run.chunk: 4 scenarios need more"})
+    check_others(Group(0, 3, Coordinator({"ftsgd/s/run/2": ok, "ftsgd/t/run/1": failed})), "s/run")  # another step's failure
+    check_others(Group(1, 3, Coordinator({"ftsgd/s/run/1": failed})), "s/run")  # its own failure is raised where it happened
+    with pytest.raises(ConfigError, match=r"^process 1: run.chunk: 4 scenarios need more$"):
+        check_others(Group(0, 3, Coordinator({"ftsgd/s/run/2": ok, "ftsgd/s/run/1": failed})), "s/run")
