@@ -23,14 +23,19 @@ WAIT_MS = 30 * 24 * 3600 * 1000  # a step may take as long as the work; a dead p
 ADDRESS = re.compile(r"[A-Za-z0-9.:\[\]_-]+:\d{1,5}")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Group:
-    """This process's place in the group: ``index`` of ``count`` processes, and the
-    coordination client that carries the waits."""
+    """This process's place in the group: ``index`` of ``count`` processes, the
+    coordination client that carries the waits, and how many steps were begun together.
+
+    Every process begins the same steps in the same order, so a step's number names it
+    alike on all of them, and a second sweep in the same group gets steps of its own.
+    """
 
     index: int
     count: int
     client: Any
+    steps: int = 0
 
     @property
     def lead(self) -> bool:
@@ -75,10 +80,15 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _key(group: Group, step: str) -> str:
+    return f"ftsgd/{group.steps}-{step}"
+
+
 def check_others(group: Group, step: str) -> None:
-    """Raise, naming it, the error of another process that has already failed ``step``:
-    asked between chunks, so that no process works on for hours towards a step that fails."""
-    for key, text in group.client.key_value_dir_get(f"ftsgd/{step}/"):
+    """Raise, naming it, the error of another process that has already failed ``step``,
+    the step under way: asked between chunks, so that no process works on for hours
+    towards a step that fails."""
+    for key, text in group.client.key_value_dir_get(f"{_key(group, step)}/"):
         index, status = int(key.rsplit("/", 1)[1]), json.loads(text)
         if index != group.index and not status["ok"]:
             raise ConfigError(f"process {index}", status["error"])
@@ -89,19 +99,21 @@ def together(group: Group, step: str, work: Callable[[], Any]) -> list[Any]:
     process's value (JSON), in process order.
 
     This process's own error is raised again after the wait; an error elsewhere is raised
-    here as a ConfigError naming that process, so no process waits for one that has failed.
+    here as a ConfigError naming that process, so every process stops at the same step.
     """
+    group.steps += 1
+    key = _key(group, step)
     try:
         value, failure = work(), None
         status = {"ok": True, "value": value}
     except BaseException as error:  # Ctrl-C too: the others must not wait for this process
         failure = error
         status = {"ok": False, "error": _one_line(error)}
-    group.client.key_value_set(f"ftsgd/{step}/{group.index}", json.dumps(status))
-    group.client.wait_at_barrier(f"ftsgd/{step}", WAIT_MS)
+    group.client.key_value_set(f"{key}/{group.index}", json.dumps(status))
+    group.client.wait_at_barrier(key, WAIT_MS)
     if failure is not None:
         raise failure
-    statuses = [json.loads(group.client.blocking_key_value_get(f"ftsgd/{step}/{k}", 60_000)) for k in range(group.count)]
+    statuses = [json.loads(group.client.blocking_key_value_get(f"{key}/{k}", 60_000)) for k in range(group.count)]
     for k, other in enumerate(statuses):
         if not other["ok"]:
             raise ConfigError(f"process {k}", other["error"])

@@ -111,7 +111,8 @@ def test_a_process_stops_between_chunks_when_another_has_failed():
     from ftsgd_jax.processes import Group, check_others
 
     ok, failed = json.dumps({"ok": True, "value": []}), json.dumps({"ok": False, "error": "run.chunk: 4 scenarios need more"})
-    check_others(Group(0, 3, Coordinator({"ftsgd/s/run/2": ok, "ftsgd/t/run/1": failed})), "s/run")  # another step's failure
-    check_others(Group(1, 3, Coordinator({"ftsgd/s/run/1": failed})), "s/run")  # its own failure is raised where it happened
+    # step 3 (s/run) is under way; step 2 was another
+    check_others(Group(0, 3, Coordinator({"ftsgd/3-s/run/2": ok, "ftsgd/2-s/plan/1": failed}), steps=3), "s/run")
+    check_others(Group(1, 3, Coordinator({"ftsgd/3-s/run/1": failed}), steps=3), "s/run")  # its own is raised where it happened
     with pytest.raises(ConfigError, match=r"^process 1: run.chunk: 4 scenarios need more$"):
-        check_others(Group(0, 3, Coordinator({"ftsgd/s/run/2": ok, "ftsgd/s/run/1": failed})), "s/run")
+        check_others(Group(0, 3, Coordinator({"ftsgd/3-s/run/2": ok, "ftsgd/3-s/run/1": failed}), steps=3), "s/run")
