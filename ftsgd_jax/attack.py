@@ -25,6 +25,8 @@ Objectives (larger is worse):
   iteration's spread ``eps_{t-1} + 2 alpha_t G_max`` to ``eps_t`` (the ``auto`` count with
   the measured factor in place of the proven one);
 * ``view``: the view-size shortfall ``n - smallest view``;
+* ``view_mean``: the shortfall of the mean view, ``n - mean view size`` of the live
+  processes: every process must be starved at once, so it rewards coordinating many genes;
 * ``blocked``: processes that wait forever.
 """
 
@@ -46,7 +48,7 @@ from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, choice
 from ftsgd_jax.schedulers import genome_size
 
-OBJECTIVES = ("error", "disagreement", "contraction", "rounds", "view", "blocked")
+OBJECTIVES = ("error", "disagreement", "contraction", "rounds", "view", "view_mean", "blocked")
 STRATEGIES = ("sep_cma_es", "cma_es", "open_es")
 UNSEARCHABLE = {
     "sync": "lockstep has no freedom to search",
@@ -139,6 +141,8 @@ def scores(config: RunConfig, metrics: dict[str, np.ndarray], objective: str) ->
         if objective == "view":
             smallest = np.where(np.isnan(metrics["view_min"]), np.nan, metrics["view_min"])
             return (n - np.nanmin(smallest, axis=1)).astype(np.float64)
+        if objective == "view_mean":
+            return (n - np.nanmin(metrics["view_mean"], axis=1)).astype(np.float64)
         if objective == "blocked":
             return np.max(metrics["blocked"], axis=1).astype(np.float64)
         if objective == "contraction":
@@ -434,7 +438,8 @@ def worst_window(config: RunConfig, metrics: dict[str, np.ndarray], objective: s
     """Iterations [start, stop) around the record where the objective is worst (for the diagram)."""
     per_record = {
         "error": metrics["err_max"], "disagreement": metrics["disagreement"], "contraction": metrics["contraction_max"],
-        "rounds": metrics["contraction_max"], "view": -metrics["view_min"].astype(np.float64), "blocked": metrics["blocked"],
+        "rounds": metrics["contraction_max"], "view": -metrics["view_min"].astype(np.float64),
+        "view_mean": -metrics["view_mean"].astype(np.float64), "blocked": metrics["blocked"],
     }[objective][0].astype(np.float64)
     record = int(np.argmax(ranked(per_record))) if np.any(np.isfinite(per_record)) else 0
     T, every = config.run.iterations, config.run.record_every

@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     attack = commands.add_parser("attack", help="search the schedules and crash points that hurt most")
     attack.add_argument("spec", help="TOML run config to attack (its scheduler settings bound the search)")
-    attack.add_argument("--objective", required=True, help="error | disagreement | contraction | rounds | view | blocked")
+    attack.add_argument("--objective", required=True, help="error | disagreement | contraction | rounds | view | view_mean | blocked")
     attack.add_argument("--budget", type=int, required=True, help="schedules the search scores (and each comparison)")
     attack.add_argument("--crashes", type=int, default=None, help="crash budget (default faults.crashes)")
     attack.add_argument("--population", type=int, default=256, help="schedules per generation (default 256)")
