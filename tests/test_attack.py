@@ -11,6 +11,7 @@ from ftsgd_jax import attack, engine, figures, replay
 from ftsgd_jax.cli import main
 from ftsgd_jax.config import build_config
 from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.figures.diagram import MAX_HEIGHT
 from ftsgd_jax.model import NEVER
 from ftsgd_jax.reference import simulate
 from ftsgd_jax.schedule import TICKS_PER_UNIT, draw_round, genome_size, play_round, split_genome, start_timeline
@@ -263,5 +264,12 @@ def test_sixty_four_processes_bundle_their_messages(tmp_path):
     assert not [p for p in ax.patches if p.get_gid() == "message"]
     bundles = [line for line in ax.get_lines() if line.get_gid() == "bundle"]
     assert 0 < len(bundles) <= 4 * 4 * 2
+    # a page tall at most: the rows get thinner, every second process is named, 9 points apart
+    assert fig.get_figheight() <= MAX_HEIGHT
+    fig.draw_without_rendering()  # the constrained layout places the axes
+    ticks = ax.get_yticks()
+    assert len(ticks) == 32
+    spacing = ax.transData.transform([(0, ticks[0]), (0, ticks[1])])
+    assert abs(spacing[0, 1] - spacing[1, 1]) / fig.dpi * 72 >= 9.0
     paths = figures.spacetime(events, config.topology.cluster_sizes, tmp_path / "n64.png", blocked)
     assert paths[0].stat().st_size > 1000

@@ -25,6 +25,7 @@ STEPS = ("compute", "write", "read", "send", "receive", "end", "crash", "blocked
 
 
 MAX_ARROWS = 240  # above this many messages in the window, messages are bundled per cluster pair and round
+MAX_HEIGHT = 7.5  # inches, about a page: beyond, the rows get thinner instead of the figure taller
 
 
 def spacetime_figure(
@@ -78,11 +79,14 @@ def spacetime_figure(
         stuck.update({int(p): float(t) for p, t in blocked.items()})
     elif blocked is not None:
         stuck.update({int(p): last_time[int(p)] for p in blocked})
-    per_process = min(0.24, 9.0 / max(n, 1))
+    frame = 1.1 + 0.15 * len(sizes) + 0.12 * len(notes)  # inches of title, legend, axis and notes
+    per_process = min(0.24, (MAX_HEIGHT - frame) / max(n, 1))
     marker = min(1.0, 24.0 / max(n, 1)) ** 0.5
+    # a process name every few rows, so that the names stay about 9 points apart
+    labelled = range(0, n, max(1, math.ceil(9.0 / (72.0 * per_process))))
 
     with matplotlib.rc_context(STYLE | {"axes.grid": False}):
-        fig, axes = new_figure(DOUBLE_COLUMN, 1.1 + per_process * n + 0.15 * len(sizes) + 0.12 * len(notes))
+        fig, axes = new_figure(DOUBLE_COLUMN, frame + per_process * n)
         ax = axes[0, 0]
         for p in range(n):
             colour_p = colour(int(cluster_of[p]))
@@ -107,8 +111,7 @@ def spacetime_figure(
             draw_bundles(ax, trace, y, cluster_of)
         else:
             draw_messages(ax, trace, y)
-        labelled = range(0, n, max(1, n // 32))
-        ax.set_yticks([y[p] for p in labelled], [f"p{p}" for p in labelled], fontsize=6 if n <= 32 else 5)
+        ax.set_yticks([y[p] for p in labelled], [f"p{p}" for p in labelled], fontsize=6)
         for c in range(len(sizes)):
             members = [y[p] for p in range(n) if cluster_of[p] == c]
             if members:  # a bracket and the cluster's name left of the process names
