@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from ftsgd_jax import agreement, rng
+from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import contraction
 from ftsgd_jax.model import CrashPoints, Topology
 from ftsgd_jax.objectives import Objective
@@ -111,7 +112,14 @@ def rounds_schedule(spec: Any, objective: Objective, topology: Topology, iterati
     eps = eps_schedule(spec, alphas)
     spread = np.concatenate([[0.0], eps[:-1]]) + 2 * alphas * gradient_bound(spec, objective)
     factor = agreement.contraction_factor(spec.rule, topology.n, objective.dim)
-    needed = np.maximum(np.ceil(np.log(eps / spread) / math.log(factor)), 1).astype(np.int64)
+    if not factor < 1:
+        raise ConfigError(
+            "algorithm.rounds", f"'auto' needs a contraction factor below 1, rule {spec.rule!r} has {factor:g} for n = {topology.n}; give a number of rounds"
+        )
+    if factor <= 0:  # one round makes every view agree (a single process)
+        needed = np.ones(iterations, np.int64)
+    else:
+        needed = np.maximum(np.ceil(np.log(eps / spread) / math.log(factor)), 1).astype(np.int64)
     return RoundPlan(np.minimum(needed, spec.max_rounds).astype(np.int32), needed)
 
 

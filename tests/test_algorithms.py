@@ -1,6 +1,7 @@
 """Tests of ftsgd_jax.algorithms: step sizes, eps_t and the rounds schedule against their
 closed forms, and the entries of the ALGORITHMS registry."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_eps_is_eps0_times_alpha_to_the_power(alphas, eps0, power):
 
 @settings(max_examples=25)  # each example builds a configuration
 @given(
-    st.lists(st.integers(1, 4), min_size=1, max_size=5).filter(lambda sizes: sum(sizes) >= 2),
+    st.lists(st.integers(1, 4), min_size=1, max_size=5),
     STEPS,
     st.fixed_dictionaries(
         {
@@ -85,6 +86,20 @@ def test_auto_rounds_are_the_fewest_that_reach_eps_capped_at_max_rounds(clusters
         assert needed == 1 or factor ** (needed - 1) * spread > eps * (1 - 1e-9)
         assert plan.rounds[t] == min(needed, targets["max_rounds"])
         eps_before = eps
+
+
+def test_one_process_agrees_in_one_round_and_a_rule_that_cannot_contract_is_refused(monkeypatch):
+    """mean's factor 1 - 1/n is 0 for one process (one round makes every view agree); a
+    factor of 1 could never reach eps_t, which ``auto`` must say instead of planning 1 round."""
+    alone = configured({"kind": "gen", "rounds": "auto"}, clusters=[1], iterations=5)
+    plan = algorithms.rounds_schedule(alone.algorithm, alone.objective, alone.topology, 5)
+    assert plan.rounds.tolist() == [1] * 5 and plan.needed.tolist() == [1] * 5
+    stuck = dataclasses.replace(agreement.RULES["mean"], factor=lambda n: 1.0)
+    monkeypatch.setitem(agreement.RULES, "stuck", stuck)
+    config = configured({"kind": "gen", "rounds": "auto"}, iterations=5)
+    spec = dataclasses.replace(config.algorithm, rule="stuck")
+    with pytest.raises(ConfigError, match="algorithm.rounds"):
+        algorithms.rounds_schedule(spec, config.objective, config.topology, 5)
 
 
 def test_fixed_rounds_and_algorithms_without_agreement():
