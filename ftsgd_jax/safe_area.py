@@ -557,54 +557,57 @@ def _safe_area_general(points, mask, f, iters, tol, directions):
     return _finish(points, mask, f, w, nonempty, dirs, h, valid, c)
 
 
-def _range_basis(q, mask):
-    """Orthonormal columns ``U (k, d)`` spanning the column space of ``q`` (masked rows 0).
+def _range_basis(qt):
+    """Orthonormal rows ``U^T (d, k)`` spanning the row space of ``qt`` (the centred points as
+    columns, masked columns 0).
 
-    Columns whose singular value is below ``RANK_TOL * sigma_max`` are returned as zeros, so
+    Rows whose singular value is below ``RANK_TOL * sigma_max`` are returned as zeros, so
     numerically degenerate views (repeated, collinear, coplanar points) get the larger null
-    space they have. d >= 3: an SVD of ``q``. d <= 2: closed forms (an SVD call costs more
-    than the rest of the planar method): the right singular vectors from the 2x2 Gram matrix,
-    then ``u_j = q v_j`` normalised and re-orthogonalised, so the singular values are
-    measured as ``||q v_j||`` (accurate to ~eps sigma_max, like the SVD's) rather than as
-    square roots of Gram eigenvalues (accurate only to ~sqrt(eps) sigma_max).
+    space they have. d >= 3: an SVD. d <= 2: closed forms (an SVD call costs more than the
+    rest of the planar method): the right singular vectors from the 2x2 Gram matrix, then
+    ``u_j = q v_j`` normalised and re-orthogonalised, so the singular values are measured as
+    ``||q v_j||`` (accurate to ~eps sigma_max, like the SVD's) rather than as square roots of
+    Gram eigenvalues (accurate only to ~sqrt(eps) sigma_max). Coordinates are the leading
+    axis so that each product below runs along the points, the axis XLA vectorises.
     """
-    k, d = q.shape
-    dtype = q.dtype
+    d, k = qt.shape
+    dtype = qt.dtype
     tiny = jnp.finfo(dtype).tiny
     rank_tol = RANK_TOL * float(jnp.finfo(dtype).eps)
     if d == 1:
-        sigma = _norms(q.T)
-        u = q / jnp.maximum(sigma, tiny)
-        return jnp.where(sigma > tiny, u, 0.0)
+        sigma = _norms(qt)
+        return jnp.where(sigma > tiny, qt / jnp.maximum(sigma, tiny), 0.0)
     if d == 2:
-        a, b, c = jnp.sum(q[:, 0] ** 2), jnp.sum(q[:, 0] * q[:, 1]), jnp.sum(q[:, 1] ** 2)
+        x, y = qt[0], qt[1]
+        a, b, c = jnp.sum(x * x), jnp.sum(x * y), jnp.sum(y * y)
         big = 0.5 * (a + c) + jnp.sqrt(0.25 * (a - c) ** 2 + b * b)
-        v = jnp.where(a >= c, jnp.stack([big - c, b]), jnp.stack([b, big - a]))
-        nv = _norms(v)
-        v = jnp.where(nv > tiny, v / jnp.maximum(nv, tiny), jnp.array([1.0, 0.0], dtype))
-        u1 = q @ v
-        u2 = q @ jnp.stack([-v[1], v[0]])
+        v0, v1 = jnp.where(a >= c, big - c, b), jnp.where(a >= c, b, big - a)
+        nv = jnp.sqrt(v0 * v0 + v1 * v1)
+        v0 = jnp.where(nv > tiny, v0 / jnp.maximum(nv, tiny), 1.0)
+        v1 = jnp.where(nv > tiny, v1 / jnp.maximum(nv, tiny), 0.0)
+        u1 = x * v0 + y * v1
+        u2 = y * v0 - x * v1
         s1, s2 = _norms(u1), _norms(u2)
         u1 = u1 / jnp.maximum(s1, tiny)
-        u2 = u2 - (u1 @ u2) * u1
+        u2 = u2 - jnp.sum(u1 * u2) * u1
         u2 = u2 / jnp.maximum(_norms(u2), tiny)
         keep1 = s1 > tiny
         keep2 = keep1 & (s2 > rank_tol * s1)
-        return jnp.stack([jnp.where(keep1, u1, 0.0), jnp.where(keep2, u2, 0.0)], axis=1)
-    u, sv, _ = jnp.linalg.svd(q, full_matrices=False)
+        return jnp.stack([jnp.where(keep1, u1, 0.0), jnp.where(keep2, u2, 0.0)])
+    u, sv, _ = jnp.linalg.svd(qt.T, full_matrices=False)
     keep = (sv > rank_tol * sv[0]) & (sv > tiny)
-    return jnp.where(keep[None, :], u, 0.0)
+    return jnp.where(keep[:, None], u.T, 0.0)
 
 
-def _null_projector(q, mask):
+def _null_projector(qt, mask):
     """The orthogonal projector onto the affine dependences of the present points:
-    ``{a : a = 0 off mask, sum a = 0, sum a_i q_i = 0}`` (``q`` centred, masked rows 0), as a
-    (k, k) matrix ``I_V - 1_V 1_V^T / m - U U^T``."""
-    dtype = q.dtype
-    u = _range_basis(q, mask)
+    ``{a : a = 0 off mask, sum a = 0, sum a_i q_i = 0}`` (``qt (d, k)`` the centred points as
+    columns, masked columns 0), as a (k, k) matrix ``I_V - 1_V 1_V^T / m - U U^T``."""
+    dtype = qt.dtype
+    ut = _range_basis(qt)
     ones = mask.astype(dtype) / jnp.sqrt(jnp.maximum(_count(mask), 1).astype(dtype))
     eye = jnp.diag(mask.astype(dtype))
-    return eye - ones[:, None] * ones[None, :] - u @ u.T
+    return eye - ones[:, None] * ones[None, :] - jnp.sum(ut[:, :, None] * ut[:, None, :], axis=0)
 
 
 def _safe_area_radon(points, mask):
@@ -618,11 +621,11 @@ def _safe_area_radon(points, mask):
     independent (a simplex: the facets opposite the vertices have no common point). So
     Safe_1(V) is non-empty iff the multiset V has an affine dependence.
 
-    The dependences used are the columns ``a_j = Pi e_j`` of the orthogonal projector ``Pi``
-    onto all of them (:func:`_null_projector`; one column per present point, so permuting the
-    points permutes the columns and leaves the result unchanged). Column j gives the Radon
+    The dependences used are the rows ``a_j = e_j^T Pi`` of the orthogonal projector ``Pi``
+    onto all of them (:func:`_null_projector`; one row per present point, so permuting the
+    points permutes the rows and leaves the result unchanged). Row j gives the Radon
     point ``x_j = (x_{A_j} + x_{B_j}) / 2``; the point returned is ``sum_j c_j x_j`` with
-    ``c_j`` proportional to ``Pi_jj = ||a_j||^2`` (columns with ``Pi_jj < 1e-3 max Pi_jj``
+    ``c_j`` proportional to ``Pi_jj = ||a_j||^2`` (rows with ``Pi_jj < 1e-3 max Pi_jj``
     are dropped: their sign pattern would be rounding noise). A mean of points of the convex
     set Safe_1(V) is in it, and the returned weights (the same mean of the sides' convex
     weights) make it exactly a convex combination of present points.
@@ -630,34 +633,47 @@ def _safe_area_radon(points, mask):
     Certificate (an upper bound of the true violation, not an estimate): for each i,
     ``y_i = sum_j c_j (x_{A_j} if v_i not in A_j else x_{B_j})`` is a point of
     conv(V minus v_i), and ``||x - y_i|| <= sum_j c_j ||x_{A_j} - x_{B_j}|| / 2``, which is
-    ``residual``. It is rounding only (~1e-7 of the points' scale in float32) when the
-    projector is accurate, hence the SVD / re-orthogonalised basis of :func:`_range_basis`.
+    ``residual``; the sides' points are summed from the very weights the point is made of.
+    It is rounding only (~1e-7 of the points' scale in float32) when the projector is
+    accurate, hence the SVD / re-orthogonalised basis of :func:`_range_basis`.
     Returns ``(weights, residual, found)``.
+
+    Cost: O(k^2 d + k d^2), no iterations. The (k, k) projector and the rows' masses are
+    each computed once: without the optimisation barriers XLA fuses them into, and
+    recomputes them in, each of their consumers (benchmarks/README.md, "Safe area").
     """
     k, d = points.shape
     dtype = points.dtype
-    q, c, radius = _centered(points, mask)
-    qs = q / radius
-    proj = _null_projector(qs, mask)
-    diag = jnp.where(mask, jnp.diagonal(proj), 0.0)
-    pos = jnp.where(mask[:, None], jnp.maximum(proj, 0.0), 0.0)  # (k, k): column j = dependence j
-    neg = jnp.where(mask[:, None], jnp.maximum(-proj, 0.0), 0.0)
     tiny = jnp.finfo(dtype).tiny
-    pos_mass, neg_mass = jnp.sum(pos, axis=0), jnp.sum(neg, axis=0)
+    q, c, radius = _centered(points, mask)
+    # coordinates first, so that every sum below runs along the points; built from strided
+    # reads, since a transpose of each view's copy of the points was the slowest kernel
+    qc = jnp.stack([q[:, a] for a in range(d)])
+    qt = qc / radius
+    proj = lax.optimization_barrier(_null_projector(qt, mask))
+    diag = jnp.where(mask, jnp.diagonal(proj), 0.0)
+    # (k, k): row j = dependence j; column i = point i, masked points (rounding of an SVD
+    # basis in d >= 3) cleared so that they never get weight
+    pos = jnp.where(mask[None, :], jnp.maximum(proj, 0.0), 0.0)
+    neg = jnp.where(mask[None, :], jnp.maximum(-proj, 0.0), 0.0)
+    pos_mass, neg_mass = jnp.sum(pos, axis=1), jnp.sum(neg, axis=1)
     # trace(Pi) = the number of independent dependences, so a real one puts max Pi_jj >= 1/m;
-    # without any, Pi is rounding (~1e-8) whose columns are no dependences at all
+    # without any, Pi is rounding (~1e-8) whose rows are no dependences at all
     has_dependence = jnp.max(diag) > 0.25 / jnp.maximum(_count(mask), 1).astype(dtype)
-    # a one-sided column has no Radon point, and its empty side would enter the certificate as
+    # a one-sided row has no Radon point, and its empty side would enter the certificate as
     # the origin of the centred frame
     two_sided = (pos_mass > tiny) & (neg_mass > tiny)
     use = mask & two_sided & has_dependence & (diag > 1e-3 * jnp.max(diag))
-    wa = pos / jnp.maximum(pos_mass, tiny)[None, :]
-    wb = neg / jnp.maximum(neg_mass, tiny)[None, :]
-    gap = 0.5 * _norms(((wa - wb).T @ q))  # (k,): half-distance between the sides' points
     col = jnp.where(use, diag, 0.0)
     col = col / jnp.maximum(jnp.sum(col), tiny)
-    weights = 0.5 * (wa + wb) @ col
-    residual = jnp.sum(col * jnp.where(use, gap, 0.0))
+    inv_pos, inv_neg = 1.0 / jnp.maximum(pos_mass, tiny), 1.0 / jnp.maximum(neg_mass, tiny)
+    inv_pos, inv_neg, col = lax.optimization_barrier((inv_pos, inv_neg, col))
+    # x_{A_j} - x_{B_j} = sum_i (pos_ji / pos_mass_j - neg_ji / neg_mass_j) q_i, summed along i
+    apart = pos * inv_pos[:, None] - neg * inv_neg[:, None]
+    between = jnp.sum(apart[None, :, :] * qc[:, None, :], axis=2)  # (d, k)
+    gap = 0.5 * jnp.sqrt(jnp.sum(between * between, axis=0))  # (k,): half the sides' distance
+    weights = 0.5 * jnp.sum(pos * (col * inv_pos)[:, None] + neg * (col * inv_neg)[:, None], axis=0)
+    residual = jnp.sum(jnp.where(use, col * gap, 0.0))
     m = _count(mask)
     nonempty = (m >= 2) & jnp.any(use)
     return weights, residual, nonempty
