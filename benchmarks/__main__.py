@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from benchmarks.plan import suite_plan
 from ftsgd_jax.errors import ConfigError
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         plan = suite_plan(args.quick, args.only, args.budget_seconds)
         device = resolve_device(args.device)
         from benchmarks.suite import run_suite  # loads jax and the library: only once the flags are good
+        from ftsgd_jax.results import check_folder
+
+        check_folder(Path(args.out))  # before minutes of timing, not when writing them
 
         payload = run_suite(args.out, plan, progress=print_progress, device=device)
     except ConfigError as error:

@@ -174,6 +174,14 @@ def test_bad_flags_end_with_one_line_and_status_2(tmp_path, capsys, argv, messag
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_that_cannot_be_a_folder_is_refused_before_any_timing(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    assert _status(["--quick", "--only", "sc", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"python -m benchmarks: error: --out: {taken} exists and is not a folder\n"
+
+
 def _status(argv):
     """The exit status of the command line, whether it returns it or argparse exits with it."""
     try:
