@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -48,7 +49,11 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="keep the chunks an interrupted run finished")
     args = parser.parse_args()
 
-    result = ftsgd_jax.run_sweep(crash_sweep(args.scenarios, args.iterations), args.out, resume=args.resume)
+    try:
+        result = ftsgd_jax.run_sweep(crash_sweep(args.scenarios, args.iterations), args.out, resume=args.resume)
+    except ftsgd_jax.ConfigError as error:  # the library's one-line message, as the command line prints it
+        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
+        sys.exit(2)
 
     summary = result.summary.to_pylist()  # one row per point; result.summary.to_pandas() with pandas
     print(f"{'crashes':>8} {'error (median)':>15} {'10%':>10} {'90%':>10} {'blocked':>8}")

@@ -165,3 +165,11 @@ def test_the_example_sweep_script_runs(tmp_path):
     assert lines[0].split()[0] == "crashes" and [line.split()[0] for line in lines[1:7]] == ["0", "2", "4", "8", "12", "15"]
     assert (tmp_path / "crashes" / "error_vs_crashes.png").stat().st_size > 1000
     assert np.isfinite([float(line.split()[1]) for line in lines[1:7]]).all()
+
+
+def test_the_example_sweep_script_refuses_bad_input_in_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "examples" / "sweep_script.py"), "--out", str(tmp_path / "crashes"), "--scenarios", "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("sweep_script.py: error: run.scenarios")
