@@ -67,12 +67,13 @@ def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _check_swept_key(field: str, key: str) -> None:
     section, _, name = key.partition(".")
+    dotted = [f"{part}.{setting}" for part, settings in DEFAULTS.items() for setting in settings]
     if section not in DEFAULTS:
-        raise ConfigError(field, f"swept key {key!r} does not exist: unknown section {section!r}{closest(section, DEFAULTS)}")
+        raise ConfigError(field, f"swept key {key!r} does not exist: unknown section {section!r}{closest(key, dotted)}")
     if not name:
         raise ConfigError(field, f"swept key {key!r} must be section.key")
     if section != "objective" and name not in DEFAULTS[section]:
-        raise ConfigError(field, f"swept key {key!r} does not exist{closest(name, DEFAULTS[section])}")
+        raise ConfigError(field, f"swept key {key!r} does not exist{closest(key, dotted)}")
 
 
 def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]:

@@ -50,8 +50,8 @@ def test_nested_tables_are_the_same_as_dotted_keys():
     [
         ({}, "empty grid"),
         ({"grid": {"faults.crashes": []}}, "non-empty list"),
-        ({"grid": {"faults.crashs": [1]}}, "does not exist"),
-        ({"grid": {"fault.crashes": [1]}}, "unknown section"),
+        ({"grid": {"faults.crashs": [1]}}, "does not exist .did you mean 'faults.crashes'"),
+        ({"grid": {"fault.crashes": [1]}}, "unknown section 'fault' .did you mean 'faults.crashes'"),
         ({"zip": {"faults.crashes": [0, 1], "run.seed": [1]}}, "one length"),
         ({"grid": {"faults.crashes": [0]}, "seed": 2}, "sweep.seed"),
     ],
