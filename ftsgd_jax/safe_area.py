@@ -557,6 +557,19 @@ def _safe_area_general(points, mask, f, iters, tol, directions):
     return _finish(points, mask, f, w, nonempty, dirs, h, valid, c)
 
 
+def _pairwise_sum(x, axis):
+    """Sum over ``axis`` by pairwise halving. The adds are elementwise, so XLA fuses them with
+    the operands; on CPU a reduce over the short axes met here (the points of a view) is a
+    kernel of its own and several times slower (benchmarks/README.md, "Safe area")."""
+    axis = axis % x.ndim
+    while x.shape[axis] > 1:
+        n = x.shape[axis]
+        half = n // 2
+        pair = lax.slice_in_dim(x, 0, half, axis=axis) + lax.slice_in_dim(x, half, 2 * half, axis=axis)
+        x = jnp.concatenate([pair, lax.slice_in_dim(x, 2 * half, n, axis=axis)], axis=axis) if n % 2 else pair
+    return jnp.squeeze(x, axis)
+
+
 def _range_basis(qt):
     """Orthonormal rows ``U^T (d, k)`` spanning the row space of ``qt`` (the centred points as
     columns, masked columns 0).
@@ -638,9 +651,9 @@ def _safe_area_radon(points, mask):
     accurate, hence the SVD / re-orthogonalised basis of :func:`_range_basis`.
     Returns ``(weights, residual, found)``.
 
-    Cost: O(k^2 d + k d^2), no iterations. The (k, k) projector and the rows' masses are
-    each computed once: without the optimisation barriers XLA fuses them into, and
-    recomputes them in, each of their consumers (benchmarks/README.md, "Safe area").
+    Cost: O(k^2 d + k d^2), no iterations, no batched small matrix products (on CPU each is a
+    slow kernel of its own): the sums along the points are pairwise adds that XLA fuses, or
+    products with a shared vector (benchmarks/README.md, "Safe area").
     """
     k, d = points.shape
     dtype = points.dtype
@@ -650,13 +663,15 @@ def _safe_area_radon(points, mask):
     # reads, since a transpose of each view's copy of the points was the slowest kernel
     qc = jnp.stack([q[:, a] for a in range(d)])
     qt = qc / radius
-    proj = lax.optimization_barrier(_null_projector(qt, mask))
+    proj = _null_projector(qt, mask)
     diag = jnp.where(mask, jnp.diagonal(proj), 0.0)
     # (k, k): row j = dependence j; column i = point i, masked points (rounding of an SVD
     # basis in d >= 3) cleared so that they never get weight
     pos = jnp.where(mask[None, :], jnp.maximum(proj, 0.0), 0.0)
     neg = jnp.where(mask[None, :], jnp.maximum(-proj, 0.0), 0.0)
-    pos_mass, neg_mass = jnp.sum(pos, axis=1), jnp.sum(neg, axis=1)
+    # a product with a shared vector of ones is one GEMV over the whole batch, computed once
+    # (XLA would fuse a sum into, and recompute it in, each of the masses' consumers)
+    pos_mass, neg_mass = pos @ jnp.ones(k, dtype), neg @ jnp.ones(k, dtype)
     # trace(Pi) = the number of independent dependences, so a real one puts max Pi_jj >= 1/m;
     # without any, Pi is rounding (~1e-8) whose rows are no dependences at all
     has_dependence = jnp.max(diag) > 0.25 / jnp.maximum(_count(mask), 1).astype(dtype)
@@ -667,12 +682,11 @@ def _safe_area_radon(points, mask):
     col = jnp.where(use, diag, 0.0)
     col = col / jnp.maximum(jnp.sum(col), tiny)
     inv_pos, inv_neg = 1.0 / jnp.maximum(pos_mass, tiny), 1.0 / jnp.maximum(neg_mass, tiny)
-    inv_pos, inv_neg, col = lax.optimization_barrier((inv_pos, inv_neg, col))
     # x_{A_j} - x_{B_j} = sum_i (pos_ji / pos_mass_j - neg_ji / neg_mass_j) q_i, summed along i
     apart = pos * inv_pos[:, None] - neg * inv_neg[:, None]
-    between = jnp.sum(apart[None, :, :] * qc[:, None, :], axis=2)  # (d, k)
-    gap = 0.5 * jnp.sqrt(jnp.sum(between * between, axis=0))  # (k,): half the sides' distance
-    weights = 0.5 * jnp.sum(pos * (col * inv_pos)[:, None] + neg * (col * inv_neg)[:, None], axis=0)
+    between = _pairwise_sum(apart[None, :, :] * qc[:, None, :], 2)  # (d, k)
+    gap = 0.5 * jnp.sqrt(_pairwise_sum(between * between, 0))  # (k,): half the sides' distance
+    weights = 0.5 * _pairwise_sum(pos * (col * inv_pos)[:, None] + neg * (col * inv_neg)[:, None], 0)
     residual = jnp.sum(jnp.where(use, col * gap, 0.0))
     m = _count(mask)
     nonempty = (m >= 2) & jnp.any(use)

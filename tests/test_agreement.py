@@ -657,6 +657,16 @@ def test_affinely_independent_views_have_no_f1_safe_point(d):
             assert true_violation(points, 1, np.asarray(out.point, float), "2") <= float(out.residual) + 1e-5 * scale_of(points)
 
 
+def test_pairwise_sum_equals_a_plain_sum():
+    """The f = 1 safe area sums along the points by pairwise halving: odd lengths included."""
+    rng = np.random.default_rng(0)
+    for n in range(1, 18):
+        x = rng.standard_normal((3, n, 2)).astype(np.float32)
+        for axis in (0, 1, 2, -1):
+            got = np.asarray(safe_area._pairwise_sum(jnp.asarray(x), axis))
+            np.testing.assert_allclose(got, x.astype(float).sum(axis=axis), rtol=1e-5, atol=1e-5)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from([2, 3, 5]).flatmap(lambda d: st.one_of(grid_points(d, 1, K), gauss_points(d, 1, K))), st.sampled_from([0, 1, 2]), st.integers(0, 99))
 def test_safe_point_is_a_convex_combination(points, f, seed):
