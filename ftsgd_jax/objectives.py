@@ -6,8 +6,12 @@ The data (Hessian diagonal, data matrix, labels, ...) are array leaves; the kind
 dimension and every scalar constant are static, so an objective can be closed over or
 passed through ``jit`` and a sweep compiles once per objective.
 
-Kinds (README "The algorithms") and the choices made here (CHOICE marks what the paper's
-public abstract leaves open; docs/reconstruction.md lists them all):
+The kinds are the registry :data:`OBJECTIVES` (kind -> :class:`ObjectiveKind`: its keys
+with their defaults, its builder and its pure functions), read live by the config, so a
+kind registered from a script is valid everywhere (docs/extending.md).
+
+Built-in kinds (README "The algorithms") and the choices made here (CHOICE marks what the
+paper's public abstract leaves open; docs/reconstruction.md lists them all):
 
 ``quadratic``
     ``Q(x) = 1/2 sum_i h_i (x_i - x*_i)^2`` with ``h = linspace(mu, L, dim)`` and ``Q* = 0``.
@@ -17,9 +21,8 @@ public abstract leaves open; docs/reconstruction.md lists them all):
 ``logistic``
     ``Q(x) = mean_i log(1 + exp(-b_i a_i^T x)) + lam/2 ||x||^2``, ``b_i in {-1, +1}``, no
     intercept (add a constant feature to the data for one). Noise: the gradient on ``batch``
-    samples drawn uniformly with replacement. Data: synthetic (CHOICE: ``a_i ~ N(0, I/d)``,
-    labels ``sign(a_i^T w)`` for a planted ``w ~ N(0, I)``, each flipped with probability
-    ``label_noise``), or a LIBSVM file (``path``). ``x*`` unknown; ``mu = lam``; CHOICE:
+    samples drawn uniformly with replacement. Data: synthetic or a LIBSVM file (``path``),
+    see :mod:`ftsgd_jax.datasets`. ``x*`` unknown; ``mu = lam``; CHOICE:
     ``L = lambda_max(A^T A / N)/4 + lam`` (at most ``max||a_i||^2/4 + lam``; the latter is
     used when both sides of ``A`` exceed 2048).
 ``double_well``
@@ -32,15 +35,12 @@ public abstract leaves open; docs/reconstruction.md lists them all):
     Noise as for ``quadratic``.
 ``mlp``
     CHOICE: regression with a one-hidden-layer tanh network
-    ``f(a) = w2^T tanh(W1 a + b1) + b2`` and loss ``mean 1/2 (f(a_i) - y_i)^2`` on data from a
-    teacher network of the same shape (``a_i ~ N(0, I)``, ``y_i = teacher(a_i) + target_noise
-    * N(0, 1)``). Parameters flattened as ``[W1 (row-major), b1, w2, b2]``, so
-    ``dim = hidden * (inputs + 2) + 1`` (derived; a given ``dim`` must equal it). ``x0`` is a
-    fixed small random init from ``data_seed`` (weights ``init_scale * N(0, 1/fan_in)``,
-    biases 0), the same for every process. Minibatch noise as for ``logistic``.
+    ``f(a) = w2^T tanh(W1 a + b1) + b2`` and loss ``mean 1/2 (f(a_i) - y_i)^2`` on a teacher
+    network's data (:func:`ftsgd_jax.datasets.teacher_regression`, which also draws ``x0``).
+    ``dim = hidden * (inputs + 2) + 1`` (derived; a given ``dim`` must equal it). Minibatch
+    noise as for ``logistic``.
 
-Data are generated with NumPy from ``data_seed`` (independent streams for data, planted
-parameters and init), so an objective does not depend on the run seed unless
+Data come from ``data_seed``, so an objective does not depend on the run seed unless
 ``data_seed = "run"`` asks for it. Arrays take JAX's default float dtype at construction
 (float32, or float64 under ``jax.enable_x64``).
 
@@ -55,55 +55,34 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ftsgd_jax import rng
+from ftsgd_jax import datasets, rng
 from ftsgd_jax.errors import ConfigError, choice, closest, integer, real
 
 Array = jax.Array
+Check = Callable[[str, Any], Any]
+"""``(field, value) -> checked value``, raising ConfigError naming ``field``."""
 
-#: Defaults of every key, per kind. ``0`` for ``logistic.dim``/``samples`` and ``mlp.dim``
-#: means "automatic" (see :func:`objective_defaults`).
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "quadratic": {
-        "kind": "quadratic", "dim": 10, "mu": 1.0, "L": 1.0, "sigma": 1.0,
-        "x0": 0.0, "x_star": 1.0, "data_seed": 0,
-    },
-    "logistic": {
-        "kind": "logistic", "dim": 0, "samples": 0, "batch": 16, "lam": 0.01,
-        "label_noise": 0.1, "data_seed": 0, "path": "", "x0": 0.0,
-    },
-    "double_well": {"kind": "double_well", "dim": 1, "sigma": 1.0, "x0": 0.0},
-    "mlp": {
-        "kind": "mlp", "dim": 0, "inputs": 4, "hidden": 16, "samples": 512, "batch": 16,
-        "target_noise": 0.1, "init_scale": 0.5, "data_seed": 0,
-    },
-}
-
-#: The keys each kind accepts.
-OBJECTIVE_KEYS: dict[str, tuple[str, ...]] = {kind: tuple(d) for kind, d in _DEFAULTS.items()}
-
-_SYNTH_DIM = 10          # logistic synthetic data when dim = 0
-_SYNTH_SAMPLES = 512     # logistic synthetic data when samples = 0
 _MAX_DIM = 1 << 24
-_MAX_ENTRIES = 1 << 26   # dense data matrix cap (samples * dim), 256 MiB in float32
 _MAX_BATCH = 1 << 20
 _EIG_SIDE = 2048         # largest Gram matrix side for the exact logistic L
 
 
 def objective_defaults(kind: str) -> dict[str, Any]:
-    """Every key of ``kind`` with its default, for writing a complete manifest.
+    """Every key of ``kind`` with its default, ``kind`` first, for writing a complete manifest.
 
-    ``0`` means automatic for ``logistic.dim`` (10 for synthetic data, the file's largest
-    feature index for a file), ``logistic.samples`` (512 synthetic, all rows of a file) and
-    ``mlp.dim`` (``hidden * (inputs + 2) + 1``). ``Objective.config`` gives the resolved values.
+    ``0`` means automatic for the keys of ``ObjectiveKind.automatic``: ``logistic.dim`` (10
+    for synthetic data, the file's largest feature index for a file), ``logistic.samples``
+    (512 synthetic, all rows of a file) and ``mlp.dim`` (``hidden * (inputs + 2) + 1``).
+    ``Objective.config`` gives the resolved values.
     """
-    choice("objective.kind", kind, _BUILDERS)
-    return dict(_DEFAULTS[kind])
+    choice("objective.kind", kind, OBJECTIVES)
+    return {"kind": kind, **OBJECTIVES[kind].defaults}
 
 
 # --------------------------------------------------------------------------- the pytree
@@ -207,31 +186,64 @@ jax.tree_util.register_dataclass(
 )
 
 
-class _KindFns(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ObjectiveKind:
+    """An objective kind of the registry :data:`OBJECTIVES`.
+
+    defaults: every key but ``kind``, in manifest order, with its default.
+    build: ``cfg -> Objective`` from the checked keys (``kind`` included, ``data_seed``
+        resolved); it fixes the static facts the theory reads (``mu``, ``L``, ``x_star``,
+        ``q_star``, the gradient bound), fills in automatic keys of ``cfg`` before
+        :func:`spec_of`, and builds arrays with :func:`float_array` and :func:`vector_of`.
+    loss, grad: ``(objective, x (d,)) -> Q(x)`` and the exact gradient ``(d,)``, pure JAX.
+    stochastic_grad: ``(objective, x, key) -> G``, unbiased, pure, vmappable over x and key
+        (:func:`gaussian_stochastic_grad`: the gradient plus ``N(0, sigma^2/d I)``).
+    noise_variance: ``(objective, x) -> E||G - grad Q||^2`` exactly (:func:`gaussian_variance`).
+    checks: the kind's own checks by key; any other key is checked by :data:`KEY_CHECKS`.
+    automatic: keys whose integer 0 means "the builder fills it in" and skips the check.
+    """
+
+    defaults: Mapping[str, Any]
+    build: Callable[[dict[str, Any]], Objective]
     loss: Callable[[Objective, Array], Array]
     grad: Callable[[Objective, Array], Array]
     stochastic_grad: Callable[[Objective, Array, Array], Array]
     noise_variance: Callable[[Objective, Array], Array]
+    checks: Mapping[str, Check] = dataclasses.field(default_factory=dict)
+    automatic: frozenset[str] = frozenset()
+
+    def __post_init__(self):
+        # A key without a check would surface as a KeyError at the first config that uses
+        # the kind; refusing it here points at the registration instead.
+        if "kind" in self.defaults:
+            raise ValueError("ObjectiveKind.defaults must not hold 'kind' (the registry's key names it)")
+        unchecked = [key for key in self.defaults if key not in self.checks and key not in KEY_CHECKS]
+        if unchecked:
+            raise ValueError(f"ObjectiveKind keys {unchecked} have no check: add them to checks")
+
+    def check(self, key: str) -> Check:
+        """The check of one of its keys."""
+        return self.checks.get(key, KEY_CHECKS.get(key))
 
 
 @jax.jit
 def _loss(obj: Objective, x: Array) -> Array:
-    return _FNS[obj.kind].loss(obj, _as_x(obj, x))
+    return OBJECTIVES[obj.kind].loss(obj, _as_x(obj, x))
 
 
 @jax.jit
 def _grad(obj: Objective, x: Array) -> Array:
-    return _FNS[obj.kind].grad(obj, _as_x(obj, x))
+    return OBJECTIVES[obj.kind].grad(obj, _as_x(obj, x))
 
 
 @jax.jit
 def _stochastic_grad(obj: Objective, x: Array, key: Array) -> Array:
-    return _FNS[obj.kind].stochastic_grad(obj, _as_x(obj, x), key)
+    return OBJECTIVES[obj.kind].stochastic_grad(obj, _as_x(obj, x), key)
 
 
 @jax.jit
 def _noise_variance(obj: Objective, x: Array) -> Array:
-    return _FNS[obj.kind].noise_variance(obj, _as_x(obj, x))
+    return OBJECTIVES[obj.kind].noise_variance(obj, _as_x(obj, x))
 
 
 def _as_x(obj: Objective, x: Array) -> Array:
@@ -246,20 +258,37 @@ def _float_dtype():
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
-def _arr(a) -> Array:
+def float_array(a) -> Array:
+    """``a`` as an array leaf of an objective: JAX's default float dtype, from float64 values."""
     return jnp.asarray(np.asarray(a, np.float64), dtype=_float_dtype())
+
+
+def vector_of(field: str, value: float | tuple[float, ...], dim: int) -> np.ndarray:
+    """A (dim,) float64 vector from a checked scalar fill or list (``KEY_CHECKS["x0"]``)."""
+    if isinstance(value, tuple):
+        if len(value) != dim:
+            raise ConfigError(field, f"a list must have dim = {dim} entries, got {len(value)}")
+        return np.asarray(value, np.float64)
+    return np.full(dim, value, np.float64)
+
+
+def spec_of(cfg: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``Objective.spec`` of resolved keys: every key of the kind, in its defaults' order."""
+    return tuple((k, cfg[k]) for k in objective_defaults(cfg["kind"]))
 
 
 # ------------------------------------------------------------------ gaussian-noise kinds
 
 
-def _gaussian_sgrad(obj: Objective, x: Array, key: Array) -> Array:
+def gaussian_stochastic_grad(obj: Objective, x: Array, key: Array) -> Array:
+    """The kind's exact gradient plus ``N(0, sigma^2/dim I)``: total variance ``obj.sigma^2``."""
     # Per-coordinate variance sigma^2/d makes the TOTAL variance sigma^2, independent of d.
     noise = rng.normal(key, x.shape).astype(x.dtype)
-    return _FNS[obj.kind].grad(obj, x) + (obj.sigma / math.sqrt(obj.dim)) * noise
+    return OBJECTIVES[obj.kind].grad(obj, x) + (obj.sigma / math.sqrt(obj.dim)) * noise
 
 
-def _gaussian_variance(obj: Objective, x: Array) -> Array:
+def gaussian_variance(obj: Objective, x: Array) -> Array:
+    """The noise variance of :func:`gaussian_stochastic_grad`, ``sigma^2``."""
     return jnp.asarray(obj.sigma**2, dtype=x.dtype)
 
 
@@ -376,14 +405,6 @@ def _mlp_variance(obj: Objective, x: Array) -> Array:
     return _spread(jax.vmap(one)(obj.data["A"], obj.data["y"])) / obj.batch
 
 
-_FNS: dict[str, _KindFns] = {
-    "quadratic": _KindFns(_quad_loss, _quad_grad, _gaussian_sgrad, _gaussian_variance),
-    "double_well": _KindFns(_dw_loss, _dw_grad, _gaussian_sgrad, _gaussian_variance),
-    "logistic": _KindFns(_logistic_loss, _logistic_grad, _logistic_sgrad, _logistic_variance),
-    "mlp": _KindFns(_mlp_loss, _mlp_grad, _mlp_sgrad, _mlp_variance),
-}
-
-
 # ------------------------------------------------------------------------ validation
 
 
@@ -420,9 +441,9 @@ def _path(field: str, value: Any) -> str:
     return str(value)
 
 
-_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+KEY_CHECKS: dict[str, Check] = {
     "dim": lambda f, v: integer(f, v, 1, _MAX_DIM),
-    "samples": lambda f, v: integer(f, v, 1, _MAX_ENTRIES),
+    "samples": lambda f, v: integer(f, v, 1, datasets.MAX_ENTRIES),
     "batch": lambda f, v: integer(f, v, 1, _MAX_BATCH),
     "inputs": lambda f, v: integer(f, v, 1, _MAX_DIM),
     "hidden": lambda f, v: integer(f, v, 1, _MAX_DIM),
@@ -438,9 +459,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "data_seed": _data_seed,
     "path": _path,
 }
-
-# Keys whose 0 means "automatic" and so skip the >= 1 check.
-_AUTO_ZERO = {("logistic", "dim"), ("logistic", "samples"), ("mlp", "dim")}
+"""The check of every key the built-in kinds share, by key name (``ObjectiveKind.checks``
+adds or overrides a kind's own)."""
 
 
 def _is_int_zero(value: Any) -> bool:
@@ -449,55 +469,39 @@ def _is_int_zero(value: Any) -> bool:
 
 def _validate(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults filled in and every value checked; unknown keys rejected with a hint."""
-    allowed = OBJECTIVE_KEYS[kind]
+    entry = OBJECTIVES[kind]
+    allowed = list(objective_defaults(kind))
     for key in spec:
         if not isinstance(key, str):
             raise ConfigError("objective", f"keys must be strings, got {key!r}")
         if key not in allowed:
-            others = [k for k, keys in OBJECTIVE_KEYS.items() if key in keys]
+            others = [k for k, other in OBJECTIVES.items() if key in other.defaults]
             where = f" (it belongs to kind {', '.join(map(repr, others))})" if others else ""
             raise ConfigError(
                 f"objective.{key}",
                 f"unknown key for kind {kind!r}; allowed: {', '.join(allowed)}{closest(key, allowed)}{where}",
             )
-    cfg = dict(_DEFAULTS[kind])
+    cfg = objective_defaults(kind)
     cfg.update(spec)
-    for key in allowed:
+    for key in entry.defaults:
         field = f"objective.{key}"
-        if key == "kind" or ((kind, key) in _AUTO_ZERO and _is_int_zero(cfg[key])):
+        if key in entry.automatic and _is_int_zero(cfg[key]):
             continue
         try:
-            cfg[key] = _CHECKS[key](field, cfg[key])
+            cfg[key] = entry.check(key)(field, cfg[key])
         except ConfigError as exc:
-            if (kind, key) in _AUTO_ZERO:
+            if key in entry.automatic:
                 raise ConfigError(field, f"need 0 (automatic) or {exc.message.removeprefix('need ')}") from None
             raise
     return cfg
 
 
-def _vector(field: str, value: float | tuple[float, ...], dim: int) -> np.ndarray:
-    if isinstance(value, tuple):
-        if len(value) != dim:
-            raise ConfigError(field, f"a list must have dim = {dim} entries, got {len(value)}")
-        return np.asarray(value, np.float64)
-    return np.full(dim, value, np.float64)
-
-
 def _resolve_seed(cfg: dict[str, Any], seed: int) -> int:
-    if cfg.get("data_seed") != "run":
-        return cfg.get("data_seed", 0)
+    if cfg["data_seed"] != "run":
+        return cfg["data_seed"]
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError("seed", f"must be an integer >= 0 (objective.data_seed = 'run' uses it), got {seed!r}")
     return int(seed)
-
-
-def _streams(data_seed: int, count: int) -> list[np.random.Generator]:
-    """Independent generators, so that e.g. changing ``samples`` leaves the init unchanged."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(data_seed).spawn(count)]
-
-
-def _freeze(cfg: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple((k, cfg[k]) for k in _DEFAULTS[cfg["kind"]])
 
 
 # ------------------------------------------------------------------------ builders
@@ -506,17 +510,17 @@ def _freeze(cfg: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 def make_objective(spec: Mapping[str, Any], seed: int = 0) -> Objective:
     """Build the objective of an ``[objective]`` config section.
 
-    ``spec`` maps keys of :data:`OBJECTIVE_KEYS` to values; ``kind`` defaults to
-    ``"quadratic"`` and missing keys take :func:`objective_defaults`. ``seed`` (the run seed)
-    is used only where ``data_seed = "run"``. Raises :class:`ConfigError` naming the field.
+    ``spec`` maps keys of its kind (:func:`objective_defaults`) to values; ``kind`` defaults
+    to ``"quadratic"`` and missing keys take their defaults. ``seed`` (the run seed) is used
+    only where ``data_seed = "run"``. Raises :class:`ConfigError` naming the field.
     """
     if not isinstance(spec, Mapping):
         raise ConfigError("objective", f"must be a table of keys, got {type(spec).__name__}")
-    kind = choice("objective.kind", spec.get("kind", "quadratic"), _BUILDERS)
+    kind = choice("objective.kind", spec.get("kind", "quadratic"), OBJECTIVES)
     cfg = _validate(kind, spec)
     if "data_seed" in cfg:
         cfg["data_seed"] = _resolve_seed(cfg, seed)
-    return _BUILDERS[kind](cfg)
+    return OBJECTIVES[kind].build(cfg)
 
 
 def _build_quadratic(cfg: dict[str, Any]) -> Objective:
@@ -526,17 +530,17 @@ def _build_quadratic(cfg: dict[str, Any]) -> Objective:
     if dim == 1 and L != mu:
         raise ConfigError("objective.L", f"with dim = 1 the Hessian has one eigenvalue; L must equal mu = {mu}, got {L}")
     h = np.linspace(mu, L, dim)
-    x0 = _vector("objective.x0", cfg["x0"], dim)
+    x0 = vector_of("objective.x0", cfg["x0"], dim)
     if cfg["x_star"] == "random":
-        x_star = _streams(cfg["data_seed"], 1)[0].standard_normal(dim)
+        x_star = datasets.streams(cfg["data_seed"], 1)[0].standard_normal(dim)
     else:
-        x_star = _vector("objective.x_star", cfg["x_star"], dim)
+        x_star = vector_of("objective.x_star", cfg["x_star"], dim)
     return Objective(
         kind="quadratic", dim=dim, noise="gaussian", sigma=cfg["sigma"], batch=None,
         mu=mu, L=L, q_star=0.0,
         bound=(L * float(np.linalg.norm(x0 - x_star)), L),
-        info=(), spec=_freeze(cfg),
-        x0=_arr(x0), x_star=_arr(x_star), data={"h": _arr(h)},
+        info=(), spec=spec_of(cfg),
+        x0=float_array(x0), x_star=float_array(x_star), data={"h": float_array(h)},
     )
 
 
@@ -566,44 +570,9 @@ def _build_double_well(cfg: dict[str, Any]) -> Objective:
         kind="double_well", dim=dim, noise="gaussian", sigma=cfg["sigma"], batch=None,
         mu=None, L=sup_d2q, q_star=dim * q_m,
         bound=(math.sqrt(dim) * sup_dq, 0.0),
-        info=(("minimizer", x_m),), spec=_freeze(cfg),
-        x0=_arr(_vector("objective.x0", cfg["x0"], dim)), x_star=None, data={},
+        info=(("minimizer", x_m),), spec=spec_of(cfg),
+        x0=float_array(vector_of("objective.x0", cfg["x0"], dim)), x_star=None, data={},
     )
-
-
-def _synthetic_logistic(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    dim = cfg["dim"] or _SYNTH_DIM
-    n = cfg["samples"] or _SYNTH_SAMPLES
-    _check_entries(n, dim)
-    features, planted, flips = _streams(cfg["data_seed"], 3)
-    # Rows of norm ~1 keep L ~ 1/4 + lam whatever the dimension.
-    A = features.standard_normal((n, dim)) / math.sqrt(dim)
-    b = np.where(A @ planted.standard_normal(dim) >= 0, 1.0, -1.0)
-    b[flips.random(n) < cfg["label_noise"]] *= -1.0
-    return A, b
-
-
-def _check_entries(n: int, dim: int) -> None:
-    if n * dim > _MAX_ENTRIES:
-        raise ConfigError("objective.samples", f"samples * dim = {n * dim} exceeds the dense-data cap {_MAX_ENTRIES}")
-
-
-def _file_logistic(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    path = cfg["path"]
-    A, b = read_libsvm(path)
-    n_file, d_file = A.shape
-    n = cfg["samples"] or n_file
-    if n > n_file:
-        raise ConfigError("objective.samples", f"{path} has only {n_file} samples, got samples = {n}")
-    dim = cfg["dim"] or d_file
-    if dim < d_file:
-        raise ConfigError(
-            "objective.dim", f"{path} has features up to index {d_file}; dim must be 0 (from the file) or >= {d_file}, got {dim}"
-        )
-    if dim == 0:
-        raise ConfigError("objective.path", f"{path} has no features; give objective.dim")
-    _check_entries(n, dim)
-    return np.pad(A[:n], ((0, 0), (0, dim - d_file))), b[:n]
 
 
 def _logistic_L(A: np.ndarray, lam: float) -> tuple[float, float]:
@@ -617,36 +586,27 @@ def _logistic_L(A: np.ndarray, lam: float) -> tuple[float, float]:
 
 
 def _build_logistic(cfg: dict[str, Any]) -> Objective:
-    A, b = _file_logistic(cfg) if cfg["path"] else _synthetic_logistic(cfg)
+    if cfg["path"]:
+        A, b = datasets.libsvm_data(cfg["path"], cfg["samples"], cfg["dim"])
+    else:
+        A, b = datasets.synthetic_logistic(cfg["dim"], cfg["samples"], cfg["label_noise"], cfg["data_seed"])
     cfg["samples"], cfg["dim"] = A.shape
     dim, lam = cfg["dim"], cfg["lam"]
-    x0 = _vector("objective.x0", cfg["x0"], dim)
+    x0 = vector_of("objective.x0", cfg["x0"], dim)
     L, a_max = _logistic_L(A, lam)
     return Objective(
         kind="logistic", dim=dim, noise="minibatch", sigma=None, batch=cfg["batch"],
         mu=lam if lam > 0 else None, L=L, q_star=None,
         # ||sample gradient|| <= ||a_i|| because the sigmoid weight is in (0, 1).
         bound=(a_max + lam * float(np.linalg.norm(x0)), lam),
-        info=(("a_max", a_max),), spec=_freeze(cfg),
-        x0=_arr(x0), x_star=None, data={"A": _arr(A), "b": _arr(b)},
+        info=(("a_max", a_max),), spec=spec_of(cfg),
+        x0=float_array(x0), x_star=None, data={"A": float_array(A), "b": float_array(b)},
     )
 
 
-def _mlp_dim(inputs: int, hidden: int) -> int:
-    return hidden * (inputs + 2) + 1
-
-
-def _mlp_init(rng: np.random.Generator, inputs: int, hidden: int, scale: float) -> np.ndarray:
-    """Flat parameters: weights ``scale * N(0, 1/fan_in)``, biases 0 (x0 = 0 would be a
-    saddle where all hidden units stay identical)."""
-    W1 = scale * rng.standard_normal((hidden, inputs)) / math.sqrt(inputs)
-    w2 = scale * rng.standard_normal(hidden) / math.sqrt(hidden)
-    return np.concatenate([W1.ravel(), np.zeros(hidden), w2, np.zeros(1)])
-
-
 def _build_mlp(cfg: dict[str, Any]) -> Objective:
-    inputs, hidden, n = cfg["inputs"], cfg["hidden"], cfg["samples"]
-    dim = _mlp_dim(inputs, hidden)
+    inputs, hidden = cfg["inputs"], cfg["hidden"]
+    dim = datasets.mlp_dim(inputs, hidden)
     if cfg["dim"] not in (0, dim):
         raise ConfigError(
             "objective.dim",
@@ -654,113 +614,37 @@ def _build_mlp(cfg: dict[str, Any]) -> Objective:
             f"parameters; leave dim out (0 = derived) or set it to {dim}, got {cfg['dim']}",
         )
     cfg["dim"] = dim
-    _check_entries(n, max(inputs, dim))
-    teacher_rng, data_rng, init_rng = _streams(cfg["data_seed"], 3)
-    # A teacher of scale 1.5 puts pre-activations in tanh's curved range: a non-linear target.
-    teacher = _mlp_init(teacher_rng, inputs, hidden, 1.5)
-    teacher[hidden * inputs:hidden * (inputs + 1)] = 0.5 * teacher_rng.standard_normal(hidden)
-    A = data_rng.standard_normal((n, inputs))
-    y = np.asarray(_mlp_predict_np(teacher, A, inputs, hidden)) + cfg["target_noise"] * data_rng.standard_normal(n)
+    A, y, x0 = datasets.teacher_regression(
+        inputs, hidden, cfg["samples"], cfg["target_noise"], cfg["init_scale"], cfg["data_seed"]
+    )
     return Objective(
         kind="mlp", dim=dim, noise="minibatch", sigma=None, batch=cfg["batch"],
-        mu=None, L=None, q_star=None, bound=None, info=(), spec=_freeze(cfg),
-        x0=_arr(_mlp_init(init_rng, inputs, hidden, cfg["init_scale"])), x_star=None,
-        data={"A": _arr(A), "y": _arr(y)},
+        mu=None, L=None, q_star=None, bound=None, info=(), spec=spec_of(cfg),
+        x0=float_array(x0), x_star=None, data={"A": float_array(A), "y": float_array(y)},
     )
 
 
-def _mlp_predict_np(theta: np.ndarray, A: np.ndarray, inputs: int, hidden: int) -> np.ndarray:
-    """Float64 NumPy twin of :func:`_mlp_predict`, so generated targets do not depend on x64."""
-    k = hidden * inputs
-    W1, b1 = theta[:k].reshape(hidden, inputs), theta[k:k + hidden]
-    w2, b2 = theta[k + hidden:k + 2 * hidden], theta[k + 2 * hidden]
-    return np.tanh(A @ W1.T + b1) @ w2 + b2
-
-
-_BUILDERS: dict[str, Callable[[dict[str, Any]], Objective]] = {
-    "quadratic": _build_quadratic,
-    "logistic": _build_logistic,
-    "double_well": _build_double_well,
-    "mlp": _build_mlp,
+OBJECTIVES: dict[str, ObjectiveKind] = {
+    "quadratic": ObjectiveKind(
+        {"dim": 10, "mu": 1.0, "L": 1.0, "sigma": 1.0, "x0": 0.0, "x_star": 1.0, "data_seed": 0},
+        _build_quadratic, _quad_loss, _quad_grad, gaussian_stochastic_grad, gaussian_variance,
+    ),
+    "logistic": ObjectiveKind(
+        {"dim": 0, "samples": 0, "batch": 16, "lam": 0.01, "label_noise": 0.1, "data_seed": 0, "path": "", "x0": 0.0},
+        _build_logistic, _logistic_loss, _logistic_grad, _logistic_sgrad, _logistic_variance,
+        automatic=frozenset({"dim", "samples"}),
+    ),
+    "double_well": ObjectiveKind(
+        {"dim": 1, "sigma": 1.0, "x0": 0.0},
+        _build_double_well, _dw_loss, _dw_grad, gaussian_stochastic_grad, gaussian_variance,
+    ),
+    "mlp": ObjectiveKind(
+        {"dim": 0, "inputs": 4, "hidden": 16, "samples": 512, "batch": 16, "target_noise": 0.1, "init_scale": 0.5,
+         "data_seed": 0},
+        _build_mlp, _mlp_loss, _mlp_grad, _mlp_sgrad, _mlp_variance,
+        automatic=frozenset({"dim"}),
+    ),
 }
-
-KINDS = tuple(_BUILDERS)
-"""Every objective kind. Adding one: its defaults (``_DEFAULTS``), functions (``_FNS``) and
-builder (``_BUILDERS``), all in this module (see docs/extending.md)."""
-
-
-# ------------------------------------------------------------------------ LIBSVM files
-
-_LABEL_SETS = ((-1.0, 1.0), (0.0, 1.0), (1.0, 2.0))
-
-
-def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a LIBSVM file: lines ``label idx:val idx:val ...`` with 1-based indices.
-
-    Returns dense ``(features (N, D) float64, labels (N,) in {-1, +1})`` with ``D`` the
-    largest index. Blank lines and ``#`` comments are skipped; indices need not be sorted
-    but may not repeat. Labels must all lie in one of {-1, +1}, {0, 1}, {1, 2} (lower maps
-    to -1). Any problem raises ``ConfigError("objective.path", "<path>:<line>: ...")``.
-    """
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("objective.path", f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    rows, labels, linenos = [], [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            label, feats = _parse_line(path, lineno, line)
-            rows.append(feats)
-            labels.append(label)
-            linenos.append(lineno)
-    if not rows:
-        raise ConfigError("objective.path", f"{path}: no samples (every line is blank or a comment)")
-    b = _map_labels(path, np.asarray(labels), linenos)
-    d = max((max(f) for f in rows if f), default=0)
-    _check_entries(len(rows), d)
-    A = np.zeros((len(rows), d))
-    for i, feats in enumerate(rows):
-        for idx, val in feats.items():
-            A[i, idx - 1] = val
-    return A, b
-
-
-def _parse_line(path, lineno: int, line: str) -> tuple[float, dict[int, float]]:
-    def bad(msg: str) -> ConfigError:
-        return ConfigError("objective.path", f"{path}:{lineno}: {msg}")
-
-    label_text, *tokens = line.split()
-    try:
-        label = float(label_text)
-    except ValueError:
-        raise bad(f"label {label_text!r} is not a number") from None
-    feats: dict[int, float] = {}
-    for tok in tokens:
-        idx_text, sep, val_text = tok.partition(":")
-        try:
-            idx, val = int(idx_text), float(val_text)
-        except ValueError:
-            raise bad(f"expected index:value, got {tok!r}") from None
-        if not sep or idx < 1:
-            raise bad(f"expected index:value with a 1-based index, got {tok!r}")
-        if not math.isfinite(val):
-            raise bad(f"value {val_text!r} of feature {idx} is not finite")
-        if idx in feats:
-            raise bad(f"feature index {idx} repeats")
-        feats[idx] = val
-    return label, feats
-
-
-def _map_labels(path, labels: np.ndarray, linenos: list[int]) -> np.ndarray:
-    present = set(labels.tolist())
-    for low, high in _LABEL_SETS:
-        if present <= {low, high}:
-            return np.where(labels == high, 1.0, -1.0)
-    known = {v for pair in _LABEL_SETS for v in pair}
-    odd = [i for i, v in enumerate(labels) if v not in known]
-    where = f"{path}:{linenos[odd[0]]}: label {labels[odd[0]]:g}; " if odd else f"{path}: "
-    raise ConfigError(
-        "objective.path",
-        f"{where}labels {sorted(present)} must all be in one of {{-1, +1}}, {{0, 1}}, {{1, 2}}",
-    )
+"""Every objective kind: ``objective.kind`` -> :class:`ObjectiveKind`. Read live by
+:func:`make_objective` and :func:`objective_defaults`, so a kind added here or from a script
+before its first run is valid everywhere (docs/extending.md)."""

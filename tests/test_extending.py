@@ -1,5 +1,5 @@
-"""Extension points from the outside: a rule and a scheduler registered by this file alone
-(docs/extending.md) run end to end through config validation and the engine."""
+"""Extension points from the outside: a rule, a scheduler and an objective registered by this
+file alone (docs/extending.md) run end to end through config validation and the engine."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ftsgd_jax import agreement, engine, schedulers
+import ftsgd_jax
+from ftsgd_jax import agreement, engine, objectives, schedulers
 from ftsgd_jax.agreement import Rule, per_view
 from ftsgd_jax.config import build_config
-from ftsgd_jax.errors import ConfigError
+from ftsgd_jax.errors import ConfigError, real
+from ftsgd_jax.objectives import (
+    Objective,
+    ObjectiveKind,
+    float_array,
+    gaussian_stochastic_grad,
+    gaussian_variance,
+    spec_of,
+    vector_of,
+)
 from ftsgd_jax.schedulers import RoundDraws, SchedulerKind
 
 
@@ -25,6 +35,32 @@ def _own_cluster_in_lockstep(key, topology, params, scenario, quorum):
     zeros = jnp.zeros((n, n), jnp.float32)
     never = jnp.full((n, n), jnp.inf, jnp.float32)
     return RoundDraws(jnp.full((n,), params.compute_mean), zeros, zeros, never, jnp.zeros((n, n), bool))
+
+
+def _build_shifted_sphere(cfg):
+    """Toy objective: Q(x) = |x - center|^2 / 2, with a key of its own (``center``)."""
+    dim = cfg["dim"]
+    x0 = vector_of("objective.x0", cfg["x0"], dim)
+    x_star = np.full(dim, cfg["center"])
+    return Objective(
+        kind="toy_shifted_sphere", dim=dim, noise="gaussian", sigma=cfg["sigma"], batch=None,
+        mu=1.0, L=1.0, q_star=0.0, bound=(float(np.linalg.norm(x0 - x_star)), 1.0),
+        info=(), spec=spec_of(cfg), x0=float_array(x0), x_star=float_array(x_star), data={},
+    )
+
+
+@pytest.fixture
+def shifted_sphere_objective(monkeypatch):
+    kind = ObjectiveKind(
+        {"dim": 2, "center": 1.0, "sigma": 1.0, "x0": 0.0},
+        _build_shifted_sphere,
+        lambda obj, x: 0.5 * jnp.sum((x - obj.x_star) ** 2),
+        lambda obj, x: x - obj.x_star,
+        gaussian_stochastic_grad,
+        gaussian_variance,
+        checks={"center": lambda field, value: real(field, value, low=-100.0, high=100.0)},
+    )
+    monkeypatch.setitem(objectives.OBJECTIVES, "toy_shifted_sphere", kind)
 
 
 @pytest.fixture
@@ -53,11 +89,39 @@ def _config(clusters, algorithm, schedule_kind):
     )
 
 
+def _sphere_run(objective, **run):
+    return {
+        "system": {"clusters": [2, 2, 2]},
+        "schedule": {"kind": "sync"},
+        "objective": {"kind": "toy_shifted_sphere", **objective},
+        "algorithm": {"kind": "sc", "step": "constant", "lr": 0.5},
+        "run": {"iterations": 4, "record_every": 2, "scenarios": 3, **run},
+    }
+
+
 def test_an_unregistered_name_is_refused_by_the_config():
     with pytest.raises(ConfigError, match="algorithm.rule"):
         _config([2, 2], {"kind": "gen", "rule": "toy_view_size"}, "sync")
     with pytest.raises(ConfigError, match="schedule.kind"):
         _config([2, 2], {"kind": "sc"}, "toy_own_cluster")
+    with pytest.raises(ConfigError, match="objective.kind"):
+        build_config(_sphere_run({"center": 3.0}))
+
+
+def test_a_registered_objective_runs_end_to_end_to_its_own_optimum(shifted_sphere_objective, tmp_path):
+    result = ftsgd_jax.run(_sphere_run({"center": 3.0, "sigma": 0.0}), out=tmp_path)
+    # noiseless gradient steps of 1/2 from 0 halve the distance to x* = (3, 3) every iteration
+    errors = np.asarray(result.metrics["err_mean"]).reshape(3, 2)
+    np.testing.assert_array_equal(errors, np.tile([2 * 0.75**2, 2 * 0.1875**2], (3, 1)))
+    np.testing.assert_array_equal(np.asarray(result.metrics["loss_mean"]).reshape(3, 2), errors / 2)
+    assert result.manifest["config"]["objective"] == {"kind": "toy_shifted_sphere", "dim": 2, "center": 3.0, "sigma": 0.0, "x0": 0.0}
+
+
+def test_a_registered_objectives_own_key_is_checked_by_its_own_check(shifted_sphere_objective):
+    with pytest.raises(ConfigError, match=r"objective.center: need a number in \[-100, 100\]"):
+        build_config(_sphere_run({"center": 1000.0}))
+    with pytest.raises(ConfigError, match="objective.radius: unknown key for kind 'toy_shifted_sphere'; allowed: kind, dim, center"):
+        build_config(_sphere_run({"radius": 1.0}))
 
 
 def test_a_registered_rule_runs_in_gen_and_its_values_are_the_result(view_size_rule):

@@ -14,25 +14,28 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from ftsgd_jax import rng
+from ftsgd_jax.datasets import read_libsvm
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.objectives import (
-    KINDS,
-    OBJECTIVE_KEYS,
+    OBJECTIVES,
     Objective,
+    ObjectiveKind,
+    gaussian_stochastic_grad,
+    gaussian_variance,
     make_objective,
     objective_defaults,
-    read_libsvm,
 )
 
 DATA = Path(__file__).parent / "data"
 
-# Small instances so that every test compiles and runs in milliseconds.
+# Small instances of the built-in kinds, so that every test compiles and runs in milliseconds.
 SMALL = {
     "quadratic": {"kind": "quadratic", "dim": 5, "mu": 0.5, "L": 4.0, "sigma": 0.7, "x_star": "random"},
     "logistic": {"kind": "logistic", "dim": 6, "samples": 64, "batch": 4, "lam": 0.05},
     "double_well": {"kind": "double_well", "dim": 3, "sigma": 0.5},
     "mlp": {"kind": "mlp", "inputs": 3, "hidden": 4, "samples": 48, "batch": 4},
 }
+KINDS = tuple(OBJECTIVES)
 
 
 def _point(obj: Objective, seed: int = 0, scale: float = 0.5) -> jax.Array:
@@ -423,7 +426,7 @@ def test_mlp_shape_init_and_descent():
 @pytest.mark.parametrize("kind", KINDS)
 def test_defaults_are_complete_and_round_trip(kind):
     defaults = objective_defaults(kind)
-    assert tuple(defaults) == OBJECTIVE_KEYS[kind] and defaults["kind"] == kind
+    assert list(defaults) == ["kind", *OBJECTIVES[kind].defaults] and defaults["kind"] == kind
     obj = make_objective(defaults)
     again = make_objective(obj.config)
     assert again.config == obj.config
@@ -481,6 +484,22 @@ def test_bad_config_raises_config_error_naming_the_field(spec, field, words):
 def test_objective_defaults_rejects_unknown_kind():
     with pytest.raises(ConfigError, match="objective.kind"):
         objective_defaults("quad")
+
+
+def test_every_kind_has_a_small_instance():
+    assert set(SMALL) == set(OBJECTIVES)
+
+
+@pytest.mark.parametrize(
+    "defaults, words",
+    [({"dim": 2, "radius": 1.0}, "radius"), ({"kind": "ball", "dim": 2}, "'kind'")],
+)
+def test_a_kind_with_an_unchecked_key_or_its_own_kind_key_is_refused_at_registration(defaults, words):
+    def build(cfg):
+        raise AssertionError("never built")
+
+    with pytest.raises(ValueError, match=words):
+        ObjectiveKind(defaults, build, lambda obj, x: x, lambda obj, x: x, gaussian_stochastic_grad, gaussian_variance)
 
 
 @pytest.mark.parametrize(
