@@ -54,7 +54,6 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -62,14 +61,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import datasets, rng
-from ftsgd_jax.errors import ConfigError, choice, closest, integer, real
+from ftsgd_jax.errors import ConfigError, choice, closest
+from ftsgd_jax.objective_keys import KEY_CHECKS, Check
 
 Array = jax.Array
-Check = Callable[[str, Any], Any]
-"""``(field, value) -> checked value``, raising ConfigError naming ``field``."""
 
-_MAX_DIM = 1 << 24
-_MAX_BATCH = 1 << 20
 _EIG_SIDE = 2048         # largest Gram matrix side for the exact logistic L
 
 
@@ -199,7 +195,7 @@ class ObjectiveKind:
     stochastic_grad: ``(objective, x, key) -> G``, unbiased, pure, vmappable over x and key
         (:func:`gaussian_stochastic_grad`: the gradient plus ``N(0, sigma^2/d I)``).
     noise_variance: ``(objective, x) -> E||G - grad Q||^2`` exactly (:func:`gaussian_variance`).
-    checks: the kind's own checks by key; any other key is checked by :data:`KEY_CHECKS`.
+    checks: the kind's own checks by key; any other key is checked by ``objective_keys.KEY_CHECKS``.
     automatic: keys whose integer 0 means "the builder fills it in" and skips the check.
     """
 
@@ -223,7 +219,7 @@ class ObjectiveKind:
 
     def check(self, key: str) -> Check:
         """The check of one of its keys."""
-        return self.checks.get(key, KEY_CHECKS.get(key))
+        return self.checks[key] if key in self.checks else KEY_CHECKS[key]
 
 
 @jax.jit
@@ -406,61 +402,6 @@ def _mlp_variance(obj: Objective, x: Array) -> Array:
 
 
 # ------------------------------------------------------------------------ validation
-
-
-def _fill(field: str, value: Any) -> float | tuple[float, ...]:
-    """A scalar fill or an explicit list of numbers (its length is checked against dim later)."""
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise ConfigError(field, "need a number or a non-empty list of numbers, got []")
-        return tuple(real(f"{field}[{i}]", v) for i, v in enumerate(value))
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(field, f"need a finite number or a list of numbers, got {value!r}")
-    return float(value)
-
-
-def _x_star(field: str, value: Any) -> float | tuple[float, ...] | str:
-    if isinstance(value, str):
-        if value != "random":
-            raise ConfigError(field, f"need a number, a list of numbers or 'random', got {value!r}")
-        return value
-    return _fill(field, value)
-
-
-def _data_seed(field: str, value: Any) -> int | str:
-    if isinstance(value, str):
-        if value != "run":
-            raise ConfigError(field, f"need an integer >= 0 or 'run' (use the run seed), got {value!r}")
-        return value
-    return integer(field, value, 0)
-
-
-def _path(field: str, value: Any) -> str:
-    if not isinstance(value, (str, Path)):
-        raise ConfigError(field, f"need a file path string ('' for synthetic data), got {value!r}")
-    return str(value)
-
-
-KEY_CHECKS: dict[str, Check] = {
-    "dim": lambda f, v: integer(f, v, 1, _MAX_DIM),
-    "samples": lambda f, v: integer(f, v, 1, datasets.MAX_ENTRIES),
-    "batch": lambda f, v: integer(f, v, 1, _MAX_BATCH),
-    "inputs": lambda f, v: integer(f, v, 1, _MAX_DIM),
-    "hidden": lambda f, v: integer(f, v, 1, _MAX_DIM),
-    "mu": lambda f, v: real(f, v, low=0.0, low_open=True),
-    "L": lambda f, v: real(f, v, low=0.0, low_open=True),
-    "sigma": lambda f, v: real(f, v, low=0.0),
-    "lam": lambda f, v: real(f, v, low=0.0),
-    "label_noise": lambda f, v: real(f, v, low=0.0, high=0.5, high_open=True),
-    "target_noise": lambda f, v: real(f, v, low=0.0),
-    "init_scale": lambda f, v: real(f, v, low=0.0, low_open=True),
-    "x0": _fill,
-    "x_star": _x_star,
-    "data_seed": _data_seed,
-    "path": _path,
-}
-"""The check of every key the built-in kinds share, by key name (``ObjectiveKind.checks``
-adds or overrides a kind's own)."""
 
 
 def _is_int_zero(value: Any) -> bool:
