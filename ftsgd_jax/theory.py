@@ -25,6 +25,7 @@ from ftsgd_jax.objectives import Objective
 from ftsgd_jax.results import run_lengths
 
 SC_BOUND = "sigma^2 / (mu^2 k t)"  # E||x_t - x*||^2 of sc with views of at least k processes
+SC_ERROR_BOUND = "max(4 sigma^2 / (mu^2 k), gamma |x0 - x*|^2) / (T + gamma)"  # sc's final error, its constants kept
 
 
 def record(config: RunConfig) -> dict[str, Any]:
@@ -79,6 +80,26 @@ def sc_bound(objective: Objective) -> dict[str, Any] | None:
     if objective.x_star is None or objective.mu is None or objective.sigma is None:
         return None
     return {"formula": SC_BOUND, "coefficient": objective.sigma**2 / objective.mu**2}
+
+
+def sc_error_bound(config: RunConfig, smallest_view: float) -> dict[str, Any] | None:
+    """sc's bound on the mean final error E||x_T - x*||^2 when every view holds at least k processes.
+
+    ``max(4 sigma^2 / (mu^2 k), gamma |x0 - x*|^2) / (T + gamma)`` with k = ``smallest_view``
+    and gamma = ``algorithm.step_offset``: the induction behind ``sigma^2 / (mu^2 k t)`` with
+    its constants and its start kept, so it holds from the first iteration. It is proven
+    for the step ``alpha_t = 2 / (mu (t + gamma))`` (``step = "inverse"``, ``step_scale = 2``)
+    with ``gamma >= 2 L / mu``; ``applies`` says whether ``config`` has that step. None
+    where the objective does not know x*, mu, L and sigma.
+    """
+    objective, spec = config.objective, config.algorithm
+    if objective.x_star is None or objective.mu is None or objective.L is None or objective.sigma is None:
+        return None
+    gamma, mu = float(spec.step_offset), float(objective.mu)
+    start = float(np.sum((np.asarray(objective.x0, np.float64) - np.asarray(objective.x_star, np.float64)) ** 2))
+    bound = max(4 * objective.sigma**2 / (mu**2 * smallest_view), gamma * start) / (config.run.iterations + gamma)
+    applies = spec.step == "inverse" and spec.step_scale == 2.0 and gamma >= 2 * float(objective.L) / mu
+    return {"formula": SC_ERROR_BOUND, "bound": float(bound), "smallest_view": float(smallest_view), "applies": applies}
 
 
 def safe_area_shortfall(config: RunConfig) -> str:

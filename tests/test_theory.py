@@ -89,3 +89,19 @@ def test_every_sweep_point_manifest_carries_its_theory(tmp_path):
         assert entry["theory"] == json.loads(json.dumps(theory.record(config)))
     factors = [entry["theory"]["contraction"]["factor"] for entry in stored["points"]]
     assert factors == [pytest.approx(0.75), pytest.approx(2 / 3)]
+
+
+def test_sc_error_bound_is_its_formula_and_says_when_its_step_applies():
+    config = build_config({
+        "run": {"iterations": 50},
+        "objective": {"kind": "quadratic", "dim": 2, "mu": 0.5, "L": 2.0, "sigma": 3.0, "x0": 1.0, "x_star": 0.0},
+        "algorithm": {"kind": "sc", "step": "inverse", "step_scale": 2.0, "step_offset": 8.0},
+    })
+    bound = theory.sc_error_bound(config, 4)
+    # gamma |x0 - x*|^2 = 8 * 2 = 16 and 4 sigma^2 / (mu^2 k) = 4 * 9 / (0.25 * 4) = 36: the noise term wins
+    assert bound["bound"] == pytest.approx(36.0 / (50 + 8)) and bound["applies"] is True
+    assert theory.sc_error_bound(config, 100)["bound"] == pytest.approx(16.0 / 58)  # the start term wins
+    short = build_config({**{k: dict(v) for k, v in config.resolved.items() if k in ("run", "objective")},
+                          "algorithm": {"kind": "sc", "step": "inverse", "step_scale": 2.0, "step_offset": 7.0}})
+    assert theory.sc_error_bound(short, 4)["applies"] is False  # gamma < 2 L / mu = 8
+    assert theory.sc_error_bound(build_config({"objective": {"kind": "logistic"}, "algorithm": {"step": "constant"}}), 4) is None
