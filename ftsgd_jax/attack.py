@@ -28,6 +28,14 @@ Objectives (larger is worse):
 * ``view_mean``: the shortfall of the mean view, ``n - mean view size`` of the live
   processes: every process must be starved at once, so it rewards coordinating many genes;
 * ``blocked``: processes that wait forever.
+
+An objective the configuration cannot measure is refused before any work
+(:func:`check_objective`): ``contraction`` and ``rounds`` need an algorithm with agreement
+rounds (``algorithms.ALGORITHMS[kind].agreement``), ``error`` an objective that knows x*.
+
+The worst schedules found are the worst over every method (the search, random sampling
+and the ``random`` and ``adversarial`` schedulers), each a :class:`Finding` that names its
+method and reruns exactly.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ import numpy as np
 
 from ftsgd_jax import algorithms, engine
 from ftsgd_jax.agreement import RULES, contraction_factor
+from ftsgd_jax import theory
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, choice
 from ftsgd_jax.schedulers import genome_size
@@ -87,6 +96,32 @@ def check_spec(spec: AttackSpec) -> AttackSpec:
     return spec
 
 
+def inapplicable_objectives(config: RunConfig) -> dict[str, str]:
+    """Objective -> why ``config`` cannot measure it (every scenario would score NaN)."""
+    kind = config.algorithm.kind
+    why: dict[str, str] = {}
+    if not algorithms.ALGORITHMS[kind].agreement:
+        for objective in ("contraction", "rounds"):
+            why[objective] = f"measures agreement rounds and algorithm {kind!r} runs none"
+    if config.objective.x_star is None:
+        why["error"] = f"measures the distance to x*, which objective {config.objective.kind!r} does not know"
+    return why
+
+
+def check_objective(config: RunConfig, objective: str) -> str:
+    """``objective`` if ``config`` can measure it, else one line naming what is allowed."""
+    choice("--objective", objective, OBJECTIVES)
+    why = inapplicable_objectives(config)
+    if objective in why:
+        allowed = ", ".join(o for o in OBJECTIVES if o not in why)
+        raise ConfigError(
+            "--objective",
+            f"{objective!r} {why[objective]}; allowed for algorithm {config.algorithm.kind!r} "
+            f"on objective {config.objective.kind!r}: {allowed}",
+        )
+    return objective
+
+
 def searched_config(config: RunConfig, crashes: int | None = None, genome: Any = None, scenarios: int = 1) -> RunConfig:
     """The configuration with the ``searched`` scheduler, crash budget ``crashes`` and ``genome``.
 
@@ -107,7 +142,7 @@ def searched_config(config: RunConfig, crashes: int | None = None, genome: Any =
     raw = _raw(config)
     raw["schedule"].update(kind="searched", genome=None if genome is None else [float(g) for g in np.asarray(genome, np.float32)])
     raw["faults"].update(pattern="random" if budget else "none", crashes=budget)
-    raw["run"].update(scenarios=scenarios, chunk=0, track_contraction=config.algorithm.kind == "gen")
+    raw["run"].update(scenarios=scenarios, chunk=0, track_contraction=algorithms.ALGORITHMS[config.algorithm.kind].agreement)
     return build_config(raw)
 
 
@@ -116,7 +151,7 @@ def compared_config(config: RunConfig, kind: str, crashes: int, scenarios: int) 
     raw = _raw(config)
     raw["schedule"].update(kind=kind, genome=None)
     raw["faults"].update(pattern="random" if crashes else "none", crashes=crashes)
-    raw["run"].update(scenarios=scenarios, chunk=0, track_contraction=config.algorithm.kind == "gen")
+    raw["run"].update(scenarios=scenarios, chunk=0, track_contraction=algorithms.ALGORITHMS[config.algorithm.kind].agreement)
     return build_config(raw)
 
 
@@ -139,8 +174,7 @@ def scores(config: RunConfig, metrics: dict[str, np.ndarray], objective: str) ->
         if objective == "error":
             return metrics["err_max"][:, -1].astype(np.float64)
         if objective == "view":
-            smallest = np.where(np.isnan(metrics["view_min"]), np.nan, metrics["view_min"])
-            return (n - np.nanmin(smallest, axis=1)).astype(np.float64)
+            return (n - np.nanmin(metrics["view_min"], axis=1)).astype(np.float64)
         if objective == "view_mean":
             return (n - np.nanmin(metrics["view_mean"], axis=1)).astype(np.float64)
         if objective == "blocked":
@@ -149,7 +183,7 @@ def scores(config: RunConfig, metrics: dict[str, np.ndarray], objective: str) ->
             return np.nanmax(metrics["contraction_max"], axis=1).astype(np.float64)
         eps, spread = _targets(config)
         if objective == "disagreement":
-            if config.algorithm.kind != "gen":
+            if not algorithms.ALGORITHMS[config.algorithm.kind].agreement:
                 return metrics["disagreement"][:, -1].astype(np.float64)
             return np.nanmax(metrics["disagreement"] / eps[None, :], axis=1)
         if objective == "rounds":
@@ -228,6 +262,13 @@ def _strategy(name: str, population: int, size: int, sigma: float):
     return es, params
 
 
+def keep_worst(genomes: np.ndarray, values: np.ndarray, more_genomes: np.ndarray, more_values: np.ndarray, keep: int):
+    """The ``keep`` worst of two pools of (genome, score), worst first; earlier entries win ties."""
+    genomes, values = np.concatenate([genomes, more_genomes]), np.concatenate([values, ranked(more_values)])
+    order = np.argsort(-values, kind="stable")[:keep]
+    return genomes[order], values[order]
+
+
 @dataclasses.dataclass
 class Search:
     best_genomes: np.ndarray  # (keep, G) the worst schedules found, worst first
@@ -266,10 +307,7 @@ def search(config: RunConfig, spec: AttackSpec, report: Callable[[dict[str, floa
         done += take
         generation += 1
         all_scores.append(values)
-        pool_genomes = np.concatenate([pool_genomes, candidates[:take]])
-        pool_scores = np.concatenate([pool_scores, ranked(values)])
-        order = np.argsort(-pool_scores, kind="stable")[: spec.keep]
-        pool_genomes, pool_scores = pool_genomes[order], pool_scores[order]
+        pool_genomes, pool_scores = keep_worst(pool_genomes, pool_scores, candidates[:take], values, spec.keep)
         finite = values[np.isfinite(values)]
         point = {
             "generation": generation,
@@ -285,18 +323,27 @@ def search(config: RunConfig, spec: AttackSpec, report: Callable[[dict[str, floa
     return Search(pool_genomes, pool_scores, np.concatenate(all_scores), curve, time.perf_counter() - started)
 
 
-def random_sampling(config: RunConfig, spec: AttackSpec) -> np.ndarray:
-    """(budget,) scores of genomes drawn from the search's initial distribution N(0, sigma^2)."""
+@dataclasses.dataclass
+class Sampling:
+    scores: np.ndarray  # (budget,) every evaluation in order
+    best_genomes: np.ndarray  # (keep, G) the worst genomes drawn, worst first
+    best_scores: np.ndarray  # (keep,)
+
+
+def random_sampling(config: RunConfig, spec: AttackSpec) -> Sampling:
+    """``budget`` genomes drawn from the search's initial distribution N(0, sigma^2), scored."""
     size = genome_size(config.topology.n)
     population = min(spec.population, spec.budget)
     evaluate = Evaluator(config, spec.objective, population)
     key = jax.random.fold_in(jax.random.key(spec.seed), 1)
     out = []
+    pool_genomes, pool_scores = np.zeros((0, size), np.float32), np.zeros((0,), np.float64)
     for begin in range(0, spec.budget, population):
         take = min(population, spec.budget - begin)
-        genomes = spec.sigma * jax.random.normal(jax.random.fold_in(key, begin), (take, size))
-        out.append(evaluate(np.asarray(genomes, np.float32)))
-    return np.concatenate(out)
+        genomes = np.asarray(spec.sigma * jax.random.normal(jax.random.fold_in(key, begin), (take, size)), np.float32)
+        out.append(evaluate(genomes))
+        pool_genomes, pool_scores = keep_worst(pool_genomes, pool_scores, genomes, out[-1], spec.keep)
+    return Sampling(np.concatenate(out), pool_genomes, pool_scores)
 
 
 def scheduler_scores(config: RunConfig, kind: str, crashes: int, spec: AttackSpec) -> np.ndarray:
@@ -306,51 +353,93 @@ def scheduler_scores(config: RunConfig, kind: str, crashes: int, spec: AttackSpe
     return scores(compared, result.metrics, spec.objective)
 
 
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One of the worst schedules found: scenario ``scenario`` of ``config`` reruns it exactly.
+
+    A genome (of the search or of random sampling) is scenario 0 of its searched
+    configuration, whose other scenarios differ from it only by the gradient noise; a
+    scheduler's schedule is its own scenario, which draws schedule and noise from one key.
+    """
+
+    method: str
+    score: float
+    config: RunConfig
+    scenario: int
+
+    @property
+    def searched(self) -> bool:
+        return self.config.scheduler.kind == "searched"
+
+
+SEARCHED_METHODS = ("search", "random sampling")
+SCHEDULER_METHODS = {"random scheduler": "random", "adversarial scheduler": "adversarial"}
+
+
+def worst_findings(
+    config: RunConfig, crashes: int, spec: AttackSpec, found: Search, sampled: Sampling, compared: dict[str, np.ndarray]
+) -> list[Finding]:
+    """The ``spec.keep`` worst schedules over every method, worst first (ties: in the order of
+    the search, random sampling, then the schedulers)."""
+    candidates: list[Finding] = []
+    for method, pool in zip(SEARCHED_METHODS, (found, sampled)):
+        candidates += [
+            Finding(method, float(score), searched_config(config, crashes, genome), 0)
+            for genome, score in zip(pool.best_genomes, pool.best_scores)
+        ]
+    for method, values in compared.items():
+        kind_config = compared_config(config, SCHEDULER_METHODS[method], crashes, spec.budget)
+        order = np.argsort(-ranked(values), kind="stable")[: spec.keep]
+        candidates += [Finding(method, float(ranked(values)[i]), kind_config, int(i)) for i in order]
+    order = np.argsort([-c.score for c in candidates], kind="stable")[: spec.keep]
+    return [candidates[i] for i in order]
+
+
 # --- checks against the theory ----------------------------------------------------------
 
 
-def theory_checks(config: RunConfig, best: RunConfig, spec: AttackSpec, noise_draws: int = 64) -> list[dict[str, Any]]:
+def theory_checks(config: RunConfig, worst: Finding, noise_draws: int = 64) -> list[dict[str, Any]]:
     """What the theory says about the worst schedule found, and whether it holds.
 
-    ``best``: the searched configuration of the worst schedule. Each entry: ``claim``,
-    ``measured``, ``bound``, ``holds`` (None where the claim does not apply).
+    A searched genome is run under ``noise_draws`` gradient noise draws; a scheduler's
+    scenario alone (its key draws the schedule and the noise together). Each entry:
+    ``claim``, ``measured``, ``bound``, ``holds`` (None where the claim does not apply).
     """
     spec_alg = config.algorithm
     checks: list[dict[str, Any]] = []
-    result = engine.run(dataclasses.replace(best, run=dataclasses.replace(best.run, scenarios=noise_draws)))
-    m = result.metrics
+    scenarios = np.arange(noise_draws) if worst.searched else np.array([worst.scenario])
+    rerun = dataclasses.replace(worst.config, run=dataclasses.replace(worst.config.run, scenarios=max(worst.config.run.scenarios, scenarios.size)))
+    m = engine.run(rerun, scenarios).metrics
     majority = bool(np.all(m["majority"][:, -1]))
     blocked = int(np.max(m["blocked"]))
-    if spec_alg.kind == "sc" and config.objective.kind == "quadratic" and config.objective.x_star is not None:
-        obj = config.objective
-        gamma = spec_alg.step_offset
-        k = float(np.nanmin(m["view_min"]))
-        sigma2 = float(obj.config.get("sigma", 1.0)) ** 2
-        mu = float(obj.mu)
-        gap = float(np.sum((np.asarray(obj.x0) - np.asarray(obj.x_star)) ** 2))
-        T = config.run.iterations
-        bound = max(4 * sigma2 / (mu**2 * k), gamma * gap) / (T + gamma)
+    bound = theory.sc_error_bound(config, float(np.nanmin(m["view_min"]))) if spec_alg.kind == "sc" else None
+    if bound is not None:
         measured = float(np.nanmean(m["err_max"][:, -1]))
-        applies = spec_alg.step == "inverse" and spec_alg.step_scale == 2.0 and gamma >= 2 * float(obj.config.get("L", 1.0)) / mu
+        applies = bound["applies"] and worst.searched
+        note = None
+        if not bound["applies"]:
+            note = "bound stated for step inverse, step_scale 2, step_offset >= 2L/mu"
+        elif not worst.searched:
+            note = f"the bound is on the mean over noise draws, and a {worst.method} scenario is one draw"
         checks.append({
-            "claim": f"sc: mean final error over {noise_draws} noise draws <= max(4 sigma^2/(mu^2 k), gamma |x0-x*|^2)/(T+gamma), k = smallest view",
-            "measured": measured, "bound": bound, "smallest_view": k,
-            "holds": (measured <= bound) if applies else None,
-            "note": None if applies else "bound stated for step inverse, step_scale 2, step_offset >= 2L/mu",
+            "claim": f"sc: mean final error over {scenarios.size} noise draws <= {theory.SC_ERROR_BOUND}, k = smallest view",
+            "measured": measured, "bound": bound["bound"], "smallest_view": bound["smallest_view"],
+            "holds": (measured <= bound["bound"]) if applies else None,
+            "note": note,
         })
-    if spec_alg.kind == "gen":
+    if algorithms.ALGORITHMS[spec_alg.kind].agreement:
         if majority and spec_alg.rounds == "auto":
             eps, _ = _targets(config)
             ratio = float(np.nanmax(m["disagreement"] / eps[None, :]))
-            checks.append({"claim": "gen with the majority condition: disagreement <= eps_t", "measured": ratio, "bound": 1.0,
+            checks.append({"claim": f"{spec_alg.kind} with the majority condition: disagreement <= eps_t", "measured": ratio, "bound": 1.0,
                            "holds": ratio <= 1.0 + 1e-5})
         if majority and RULES[spec_alg.rule].proven:
             factor = contraction_factor(spec_alg.rule, config.topology.n, config.objective.dim)
-            worst = float(np.nanmax(m["contraction_max"]))
-            checks.append({"claim": f"gen {spec_alg.rule} with the majority condition: per-round contraction <= {factor:.4g}",
-                           "measured": worst, "bound": factor, "holds": worst <= factor + 1e-5})
+            largest = float(np.nanmax(m["contraction_max"]))
+            checks.append({"claim": f"{spec_alg.kind} {spec_alg.rule} with the majority condition: per-round contraction <= {factor:.4g}",
+                           "measured": largest, "bound": factor, "holds": largest <= factor + 1e-5})
         if not majority:
-            checks.append({"claim": "gen without the majority condition may block", "measured": blocked, "bound": None,
+            checks.append({"claim": f"{spec_alg.kind} without the majority condition may block", "measured": blocked, "bound": None,
                            "holds": None, "note": f"{blocked} processes blocked"})
     return checks
 
@@ -380,6 +469,7 @@ def score_figure(distributions: dict[str, np.ndarray], curve: list[dict[str, flo
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.2), layout="constrained")
     for i, (label, values) in enumerate(distributions.items()):
@@ -400,7 +490,10 @@ def score_figure(distributions: dict[str, np.ndarray], curve: list[dict[str, flo
         running = np.maximum.accumulate(ranked(rs))
         right.plot(np.arange(1, rs.size + 1), running, color="C0", label="random sampling: worst so far")
     if bound is not None:
-        right.axhline(bound, color="black", linestyle="--", linewidth=1)
+        right.axhline(bound, color="black", linestyle="--", linewidth=1, label=f"proven bound {bound:.3g}")
+    # a few thousands-separated ticks: five-digit counts side by side ran together
+    right.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    right.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     right.set_xlabel("scored schedules")
     right.set_ylabel(objective)
     right.legend(fontsize=7)
@@ -410,24 +503,27 @@ def score_figure(distributions: dict[str, np.ndarray], curve: list[dict[str, flo
 # --- the whole attack, as `ftsgd attack` runs it ----------------------------------------
 
 
-def write_best_run(config: RunConfig, folder, score: float, objective: str) -> None:
-    """A searched schedule as the results folder of a one-scenario `ftsgd run`: `ftsgd replay` reruns it."""
+def write_best_run(finding: Finding, folder, objective: str) -> None:
+    """A schedule found as the results folder of an `ftsgd run` holding its one scenario:
+    `ftsgd replay FOLDER --scenario S` reruns it (S = ``finding.scenario``)."""
     from pathlib import Path
 
     from ftsgd_jax import results
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    result = engine.run(config)
+    config, scenario = finding.config, np.array([finding.scenario])
+    result = engine.run(config, scenario)
     summary = results.summarize(result, config.topology.n)
-    results.write_table(folder / "metrics.parquet", results.metrics_table(result, np.arange(config.run.scenarios)))
+    results.write_table(folder / "metrics.parquet", results.metrics_table(result, scenario))
     results.write_json(folder / "summary.json", summary)
     results.write_json(folder / "manifest.json", {
         "command": "run",
         "config": config.resolved,
         "seed": config.run.seed,
         "scenario_keys": "fold_in(seed_key(seed), scenario)",
-        "attack": {"objective": objective, "score": score},
+        "attack": {"objective": objective, "score": finding.score, "method": finding.method, "scenario": finding.scenario},
+        "theory": theory.record(config),
         "rounds_per_iteration": result.rounds_per_iteration,
         "environment": results.environment(),
         "timings": {"compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds, "chunk": result.chunk},
@@ -448,49 +544,93 @@ def worst_window(config: RunConfig, metrics: dict[str, np.ndarray], objective: s
     return start, stop
 
 
-def run_attack(config: RunConfig, spec: AttackSpec, crashes: int | None, out, progress=None) -> dict[str, Any]:
-    """Search, compare and write everything to ``out``; return the comparison."""
+ATTACK_FILES = ("scores.parquet", "attack_scores.png", "attack_scores.pdf")
+
+
+def is_attack_folder(folder) -> bool:
+    """Whether ``folder`` holds the results of an earlier `ftsgd attack` (its ``attack.json``)."""
+    import json
+
+    try:
+        return json.loads((folder / "attack.json").read_text(encoding="utf-8")).get("command") == "attack"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def prepare_folder(out, force: bool) -> None:
+    """Under the folder's lock, before any work: clear an earlier attack's results; refuse
+    another kind (a run's, a sweep's, other files) unless ``force``, which clears ftsgd's."""
+    import shutil
+
+    from ftsgd_jax import results
+
+    if not is_attack_folder(out):
+        kind = results.folder_kind(out)
+        if kind is not None:
+            if not force:
+                what = {"run": "the results of `ftsgd run`", "sweep": "a sweep's results", "suite": "a suite of sweeps"}
+                raise ConfigError("--out", f"{out} holds {what.get(kind, 'other files')}; use another folder or --force to replace them")
+            results.clear_results(out)
+    (out / "attack.json").unlink(missing_ok=True)  # the marker of finished results goes first
+    for name in ATTACK_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "best", ignore_errors=True)
+    results.remove_temporaries(out)
+
+
+def run_attack(config: RunConfig, spec: AttackSpec, crashes: int | None, out, progress=None, force: bool = False) -> dict[str, Any]:
+    """Search, compare and write everything to ``out`` (under its lock); return the comparison."""
     from pathlib import Path
 
+    from ftsgd_jax import results
+
+    out = Path(out)
+    check_spec(spec)
+    check_objective(config, spec.objective)
+    budget = config.crashes if crashes is None else crashes
+    searched = searched_config(config, budget)
+    with results.FolderLock(out, "attack"):
+        prepare_folder(out, force)
+        return _attack(config, spec, budget, searched, out, progress)
+
+
+def _attack(config: RunConfig, spec: AttackSpec, budget: int, searched: RunConfig, out, progress) -> dict[str, Any]:
+    import json
+
+    import matplotlib.pyplot as plt
     import pyarrow as pa
 
     from ftsgd_jax import figures, replay, results
 
-    out = Path(out)
-    check_spec(spec)
-    budget = config.crashes if crashes is None else crashes
-    searched = searched_config(config, budget)
     started = time.perf_counter()
     found = search(searched, spec, progress)
     search_seconds = time.perf_counter() - started
     sampled = random_sampling(searched, spec)
-    distributions = {"random sampling": sampled, "random scheduler": scheduler_scores(config, "random", budget, spec),
-                     "adversarial scheduler": scheduler_scores(config, "adversarial", budget, spec), "search": found.scores}
-    best_configs = [searched_config(config, budget, genome) for genome in found.best_genomes]
-    for rank, (best, score) in enumerate(zip(best_configs, found.best_scores)):
-        write_best_run(best, out / "best" / str(rank), float(score), spec.objective)
-    checks = theory_checks(config, best_configs[0], spec)
+    compared = {method: scheduler_scores(config, kind, budget, spec) for method, kind in SCHEDULER_METHODS.items()}
+    distributions = {"random sampling": sampled.scores, **compared, "search": found.scores}
+    findings = worst_findings(config, budget, spec, found, sampled, compared)
+    for rank, finding in enumerate(findings):
+        write_best_run(finding, out / "best" / str(rank), spec.objective)
+    worst = findings[0]
+    checks = theory_checks(config, worst)
     # the worst schedule's interleaving around its worst record
-    metrics = replay.replay_metrics(best_configs[0], 0)
-    window = worst_window(best_configs[0], {k: v[None] for k, v in metrics.items()}, spec.objective, 4)
-    events, blocked = replay.trace_events(best_configs[0], 0, window[1], start=window[0])
+    metrics = replay.replay_metrics(worst.config, worst.scenario)
+    window = worst_window(worst.config, {k: v[None] for k, v in metrics.items()}, spec.objective, 4)
+    events, blocked = replay.trace_events(worst.config, worst.scenario, window[1], start=window[0])
     trace_dir = out / "best" / "0" / "trace"
     trace_dir.mkdir(parents=True, exist_ok=True)
-    import json
-
     results.write_atomic(trace_dir / "trace.jsonl", "".join(json.dumps(results.json_safe(e)) + "\n" for e in events).encode())
     figures.spacetime(events, config.topology.cluster_sizes, trace_dir / "spacetime.png", blocked=blocked,
-                      title=f"worst schedule found ({spec.objective} {found.best_scores[0]:.4g}), iterations {window[0]}-{window[1] - 1}")
+                      title=f"worst schedule found ({worst.method}, {spec.objective} {worst.score:.4g}), iterations {window[0]}-{window[1] - 1}")
+    agrees = algorithms.ALGORITHMS[config.algorithm.kind].agreement
     bound = None
-    if spec.objective == "contraction" and config.algorithm.kind == "gen" and RULES[config.algorithm.rule].proven:
+    if spec.objective == "contraction" and agrees and RULES[config.algorithm.rule].proven:
         bound = contraction_factor(config.algorithm.rule, config.topology.n, config.objective.dim)
-    if spec.objective == "disagreement" and config.algorithm.kind == "gen":
+    if spec.objective == "disagreement" and agrees:
         bound = 1.0
     fig = score_figure(distributions, found.curve, spec.objective, bound)
     fig.savefig(out / "attack_scores.png", dpi=150)
     fig.savefig(out / "attack_scores.pdf")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     rows = [(method, i, float(v)) for method, values in distributions.items() for i, v in enumerate(values)]
     table = pa.table({"method": [r[0] for r in rows], "evaluation": [r[1] for r in rows], "score": [r[2] for r in rows]})
@@ -502,7 +642,7 @@ def run_attack(config: RunConfig, spec: AttackSpec, crashes: int | None, out, pr
         "crash_budget": budget,
         "config": searched.resolved | {"schedule": {k: v for k, v in searched.resolved["schedule"].items() if k != "genome"}},
         "methods": {name: summary_stats(values) for name, values in distributions.items()},
-        "best": [{"score": float(s), "folder": f"best/{i}"} for i, s in enumerate(found.best_scores)],
+        "best": [{"score": f.score, "method": f.method, "scenario": f.scenario, "folder": f"best/{i}"} for i, f in enumerate(findings)],
         "checks": checks,
         "curve": found.curve,
         "trace_window": list(window),

@@ -187,7 +187,7 @@ def command_replay(args: argparse.Namespace) -> int:
 
 
 def command_attack(args: argparse.Namespace) -> int:
-    from ftsgd_jax import attack, results
+    from ftsgd_jax import attack
     from ftsgd_jax.config import load_config
 
     spec = attack.check_spec(
@@ -195,9 +195,8 @@ def command_attack(args: argparse.Namespace) -> int:
     )
     config = load_config(args.spec, args.set)
     attack.searched_config(config, args.crashes)  # refuses what cannot be searched, before any work
+    attack.check_objective(config, spec.objective)
     out = Path(args.out)
-    results.check_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
 
     def report(point: dict) -> None:
         print(
@@ -207,13 +206,15 @@ def command_attack(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    comparison = attack.run_attack(config, spec, args.crashes, out, report)
+    comparison = attack.run_attack(config, spec, args.crashes, out, report, force=args.force)
     for name, stats in comparison["methods"].items():
         print(f"{name:>22}: worst {stats['max']:.5g}, median {stats['median']:.5g} over {stats['count']} schedules")
     for check in comparison["checks"]:
         print(attack.format_check(check))
     print(f"search took {comparison['search_seconds']:.1f}s; wrote {out}/attack.json, scores.parquet, attack_scores.png, best/")
-    print(f"replay the worst: ftsgd replay {out}/best/0 --scenario 0 --out {out}/best/0/replay")
+    worst = comparison["best"][0]
+    print(f"worst found by {worst['method']}: {worst['score']:.5g}")
+    print(f"replay the worst: ftsgd replay {out}/best/0 --scenario {worst['scenario']} --out {out}/best/0/replay")
     return 0
 
 
@@ -297,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--strategy", default="sep_cma_es", help="sep_cma_es (default) | cma_es | open_es")
     attack.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     attack.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
-    attack.add_argument("--out", required=True, help="output folder")
+    attack.add_argument("--out", required=True, help="output folder (an earlier attack's results there are replaced)")
+    attack.add_argument("--force", action="store_true", help="replace another kind of results (a run's, a sweep's) in --out")
     attack.set_defaults(handler=command_attack)
 
     return parser

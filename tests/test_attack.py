@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ftsgd_jax import attack, engine, figures, replay
+from ftsgd_jax import algorithms, attack, engine, figures, replay, results
 from ftsgd_jax.cli import main
 from ftsgd_jax.config import build_config
 from ftsgd_jax.errors import ConfigError
@@ -121,8 +121,8 @@ def test_search_reaches_the_known_worst_view_and_nothing_goes_beyond_it():
     config, spec = _view_attack(640)
     found = attack.search(config, spec)
     sampled = attack.random_sampling(config, spec)
-    assert found.best_scores[0] == 4.0 and np.max(found.scores) == 4.0 and np.max(sampled) <= 4.0
-    assert found.scores.size == sampled.size == 640
+    assert found.best_scores[0] == 4.0 and np.max(found.scores) == 4.0 and np.max(sampled.scores) <= 4.0
+    assert found.scores.size == sampled.scores.size == 640
 
 
 def smallest_mean_view(clusters):
@@ -157,10 +157,10 @@ def test_the_search_starves_every_view_at_once_where_random_sampling_does_not():
     spec = attack.AttackSpec("view_mean", 1280, population=32, seed=0)
     found = attack.search(config, spec)
     sampled = attack.random_sampling(config, spec)
-    assert found.scores.size == sampled.size == 1280
+    assert found.scores.size == sampled.scores.size == 1280
     assert found.best_scores[0] == pytest.approx(worst)
-    assert np.max(sampled) < worst - 0.05
-    assert np.max(found.scores) <= worst + 1e-6 and np.max(sampled) <= worst + 1e-6
+    assert np.max(sampled.scores) < worst - 0.05
+    assert np.max(found.scores) <= worst + 1e-6 and np.max(sampled.scores) <= worst + 1e-6
 
 
 def test_the_search_is_reproducible_from_its_seed():
@@ -185,11 +185,39 @@ def test_attack_writes_replayable_worst_schedules_and_a_comparison(tmp_path):
     assert max(replay.compare(replayed, stored).values()) <= 1
     rescored = attack.scores(best, {k: v[None] for k, v in replayed.items()}, "contraction")[0]
     assert rescored == pytest.approx(comparison["best"][0]["score"], rel=1e-5)
+    assert comparison["best"][0]["scenario"] == 0 and comparison["best"][0]["method"] in comparison["methods"]
     # the mean rule with the majority condition stays within its proven factor
     (check,) = [c for c in comparison["checks"] if "contraction" in c["claim"]]
     assert check["holds"] is True and check["measured"] <= 1 - 1 / 5 + 1e-6
     out = tmp_path / "replay"
     assert main(["replay", str(tmp_path / "best" / "1"), "--scenario", "0", "--out", str(out)]) == 0
+
+
+def test_the_worst_schedules_are_the_worst_of_every_method_and_each_replays_exactly(tmp_path):
+    """sc, objective error: the search shares scenario 0's gradient noise while the schedulers'
+    scenarios draw their own, so here a scheduler finds the worst final error. best/ holds the
+    worst over all methods, labelled with the method, and each folder reruns its score."""
+    config = tiny(algorithm={"kind": "sc"}, run={"iterations": 3, "record_every": 3})
+    spec = attack.AttackSpec("error", 16, population=8, seed=0, keep=3)
+    comparison = attack.run_attack(config, spec, 1, tmp_path)
+    overall = sorted((stats["max"] for stats in comparison["methods"].values()), reverse=True)
+    best = comparison["best"]
+    assert [b["score"] for b in best] == sorted((b["score"] for b in best), reverse=True)
+    assert best[0]["score"] == pytest.approx(overall[0])
+    leader = max(comparison["methods"], key=lambda name: comparison["methods"][name]["max"])
+    assert leader != "search" and best[0]["method"] == leader  # the case this test is for
+    for rank, entry in enumerate(best):
+        folder = tmp_path / "best" / str(rank)
+        replayed_config, manifest = replay.load_point(folder)
+        assert manifest["attack"]["method"] == entry["method"] and manifest["attack"]["scenario"] == entry["scenario"]
+        replayed = replay.replay_metrics(replayed_config, entry["scenario"])
+        stored = replay.stored_metrics(folder, 0, entry["scenario"])
+        assert max(replay.compare(replayed, stored).values()) <= 1
+        rescored = attack.scores(replayed_config, {k: v[None] for k, v in replayed.items()}, "error")[0]
+        assert rescored == pytest.approx(entry["score"], rel=1e-5)
+    assert main(["replay", str(tmp_path / "best" / "0"), "--scenario", str(best[0]["scenario"]), "--out", str(tmp_path / "r")]) == 0
+    (check,) = comparison["checks"]  # sc's error bound, on the overall worst schedule
+    assert check["bound"] > 0 and np.isfinite(check["measured"])
 
 
 def test_without_the_majority_condition_the_search_finds_blocking_schedules():
@@ -215,6 +243,100 @@ def test_bad_attack_input_is_one_line_and_status_2(tmp_path, capsys, args, field
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"ftsgd: error: {field}")
     assert not (tmp_path / "out").exists()
+
+
+ALGORITHM_SETTINGS = {"gen": {"rule": "mean", "rounds": 2}}
+
+
+@pytest.mark.parametrize("kind", sorted(algorithms.ALGORITHMS))
+@pytest.mark.parametrize("objective", attack.OBJECTIVES)
+def test_every_objective_applies_exactly_where_the_algorithm_measures_it(tmp_path, capsys, kind, objective):
+    """An objective the algorithm cannot measure (contraction and rounds without agreement
+    rounds) is refused in one line naming both and what is allowed; every other one
+    scores some schedule with a number."""
+    config = tiny(algorithm={"kind": kind, **ALGORITHM_SETTINGS.get(kind, {})}, faults={"pattern": "none", "crashes": 0})
+    applies = algorithms.ALGORITHMS[kind].agreement or objective not in ("contraction", "rounds")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[system]\nclusters = [2, 2, 1]\n[algorithm]\nkind = "{kind}"\n')
+    if applies:
+        searched = attack.searched_config(config, 0)
+        values = attack.Evaluator(searched, objective, 4)(np.random.default_rng(0).normal(0, 2, (4, genome_size(5))).astype(np.float32))
+        assert np.all(np.isfinite(values))
+        return
+    with pytest.raises(ConfigError, match="--objective"):
+        attack.check_objective(config, objective)
+    out = tmp_path / "out"
+    assert main(["attack", str(spec), "--objective", objective, "--budget", "4", "--population", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ftsgd: error: --objective")
+    assert f"'{objective}'" in err[0] and f"'{kind}'" in err[0] and "allowed" in err[0] and "error, disagreement" in err[0]
+    assert not out.exists()
+
+
+def test_error_needs_an_objective_that_knows_its_minimizer():
+    config = tiny(objective={"kind": "logistic"}, algorithm={"kind": "sc", "step": "constant"})
+    with pytest.raises(ConfigError, match="'error' measures the distance to x\\*"):
+        attack.check_objective(config, "error")
+    assert attack.check_objective(config, "disagreement") == "disagreement"
+
+
+def _run_folder(folder):
+    assert main(["run", str(folder.parent / "spec.toml"), "--out", str(folder), "--set", "run.scenarios=2",
+                 "--set", "run.iterations=2", "--set", "run.record_every=1"]) == 0
+
+
+def test_an_attack_refuses_a_run_or_sweep_folder_and_a_locked_one(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[system]\nclusters = [2, 2, 1]\n[algorithm]\nkind = "sc"\n')
+    args = ["attack", str(spec), "--objective", "view", "--budget", "4", "--population", "2"]
+    ran = tmp_path / "ran"
+    _run_folder(ran)
+    capsys.readouterr()
+    before = sorted(p.name for p in ran.iterdir())
+    assert main([*args, "--out", str(ran)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ftsgd: error: --out") and "`ftsgd run`" in err[0] and "--force" in err[0]
+    assert sorted(p.name for p in ran.iterdir()) == before
+    swept = tmp_path / "swept"
+    swept.mkdir()
+    (swept / "spec.json").write_text("{}")
+    assert main([*args, "--out", str(swept)]) == 2
+    assert "a sweep's results" in capsys.readouterr().err
+    with results.FolderLock(tmp_path / "busy", "run"):
+        assert main([*args, "--out", str(tmp_path / "busy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in use by ftsgd run" in err[0]
+
+
+def test_an_earlier_attack_is_replaced_and_force_clears_a_run(tmp_path):
+    earlier = tmp_path / "earlier"
+    (earlier / "best" / "4").mkdir(parents=True)
+    (earlier / "attack.json").write_text('{"command": "attack"}')
+    (earlier / "scores.parquet").write_text("old")
+    attack.prepare_folder(earlier, force=False)
+    assert sorted(p.name for p in earlier.iterdir()) == []
+    (tmp_path / "spec.toml").write_text('[system]\nclusters = [2, 2, 1]\n')
+    ran = tmp_path / "ran"
+    _run_folder(ran)
+    with pytest.raises(ConfigError, match="--out"):
+        attack.prepare_folder(ran, force=False)
+    attack.prepare_folder(ran, force=True)
+    assert results.folder_kind(ran) is None
+
+
+def test_the_score_figure_has_readable_ticks_and_names_the_bound():
+    curve = [{"evaluations": e, "best_so_far": 0.5, "median": 0.4} for e in range(256, 20_001, 256)]
+    distributions = {"random sampling": np.linspace(0.1, 0.6, 20_000), "search": np.linspace(0.2, 0.7, 20_000)}
+    fig = attack.score_figure(distributions, curve, "contraction", bound=0.9375)
+    fig.draw_without_rendering()
+    left, right = fig.axes
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in right.get_xticklabels() if t.get_text() and t.get_visible()]
+    boxes = [b for b in boxes if right.bbox.x0 - 1 <= (b.x0 + b.x1) / 2 <= right.bbox.x1 + 1]
+    assert len(boxes) >= 2
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # no two labels touch
+    for axis in (left, right):
+        assert any("proven bound" in t.get_text() for t in axis.get_legend().get_texts())
 
 
 def test_the_unsearchable_specs_and_patterns_are_refused():
