@@ -50,9 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ftsgd_jax import algorithms, engine
+from ftsgd_jax import algorithms, engine, theory
 from ftsgd_jax.agreement import RULES, contraction_factor
-from ftsgd_jax import theory
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, choice
 from ftsgd_jax.schedulers import genome_size
@@ -325,6 +324,8 @@ def search(config: RunConfig, spec: AttackSpec, report: Callable[[dict[str, floa
 
 @dataclasses.dataclass
 class Sampling:
+    """Random sampling's scores and the worst genomes it drew (replayable like the search's)."""
+
     scores: np.ndarray  # (budget,) every evaluation in order
     best_genomes: np.ndarray  # (keep, G) the worst genomes drawn, worst first
     best_scores: np.ndarray  # (keep,)
