@@ -1,7 +1,8 @@
 """Scaling curves: the compiled engine's throughput against the scenarios per call, the
 number of processes and the dimension, for sc and gen, measured and drawn as one figure.
 
-    python -m benchmarks.scaling [--out DIR] [--device cpu|gpu|tpu] [--quick] [--budget-seconds S]
+    python -m benchmarks.scaling [--out DIR] [--device cpu|gpu|tpu] [--quick] [--factors scenarios n d]
+                                 [--budget-seconds S]
     python -m benchmarks.scaling --plot FIGURE RESULT.json [RESULT.json ...]
 
 Three one-factor sweeps around the headline (n = 16 in clusters [4, 4, 4, 4], d = 10,
@@ -54,7 +55,7 @@ def scenario_values(accelerator: bool, quick: bool) -> tuple[int, ...]:
     return tuple(values)
 
 
-def sweep_points(accelerator: bool, quick: bool) -> list[dict[str, Any]]:
+def sweep_points(accelerator: bool, quick: bool, factors: Sequence[str] = FACTORS) -> list[dict[str, Any]]:
     """Every (factor, algorithm, n, d, S) to measure: factor by factor (the costly d sweep last),
     sc then gen within each, each sweep in increasing cost."""
     fixed_s = 65536 if accelerator else 1024
@@ -66,7 +67,7 @@ def sweep_points(accelerator: bool, quick: bool) -> list[dict[str, Any]]:
         "n": [dict(n=n, d=d0, scenarios=fixed_s) for n in ns],
         "d": [dict(n=n0, d=d, scenarios=fixed_s) for d in ds],
     }
-    return [dict(factor=factor, algorithm=algorithm, **values) for factor in FACTORS for algorithm in ALGORITHMS for values in sweeps[factor]]
+    return [dict(factor=factor, algorithm=algorithm, **values) for factor in FACTORS if factor in factors for algorithm in ALGORITHMS for values in sweeps[factor]]
 
 
 def iterations_for(cost: CostModel, point: Mapping[str, Any]) -> int:
@@ -80,10 +81,11 @@ def run_scaling(
     *,
     device=None,
     quick: bool = False,
+    factors: Sequence[str] = FACTORS,
     budget_seconds: float = 1800.0,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Measure every point (skipping the rest once the budget is spent), write
+    """Measure every point (the first always; the rest are skipped once the budget is spent), write
     ``scaling.json`` after each and ``scaling.png`` at the end; returns the payload."""
     import jax
 
@@ -93,15 +95,15 @@ def run_scaling(
 
     device = device or jax.devices()[0]
     accelerator = device.platform != "cpu"
-    payload: dict[str, Any] = {"machine": machine_info(device), "quick": quick, "rows": []}
+    payload: dict[str, Any] = {"machine": machine_info(device), "quick": quick, "factors": list(factors), "rows": []}
     cost = CostModel()
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     with jax.default_device(device):
-        for point in sweep_points(accelerator, quick):
+        for point in sweep_points(accelerator, quick, factors):
             iterations = iterations_for(cost, point)
             spent = time.perf_counter() - started
-            if spent > budget_seconds:
+            if payload["rows"] and spent > budget_seconds:
                 reason = f"the budget of {budget_seconds:.0f} s was spent ({spent:.0f} s)"
                 row = skipped_row("engine", point["algorithm"], point["n"], point["d"], point["scenarios"], iterations, reason)
             else:
@@ -157,7 +159,8 @@ def draw(payloads: Sequence[Mapping[str, Any]], figure_path: Path) -> None:
         axis.set_yscale("log")
         axis.set_xlabel(titles[factor])
         axis.grid(True, which="major", alpha=0.3)
-        axis.legend(fontsize=6.5)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=6.5)
     axes[0].set_ylabel("scenario-iterations / s")
     figure.savefig(figure_path, dpi=150)
     plt.close(figure)
@@ -169,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, metavar="cpu|gpu|tpu", help="run on this kind of device")
     parser.add_argument("--quick", action="store_true", help="shorter sweeps (S to 4,096 on a CPU, n to 32, d to 100)")
     parser.add_argument("--budget-seconds", type=float, default=None, metavar="S", help="soft time limit (default 1800)")
+    parser.add_argument("--factors", nargs="+", default=list(FACTORS), choices=FACTORS,
+                        help="which sweeps to measure (default: scenarios n d)")
     parser.add_argument("--plot", nargs="+", default=None, metavar="FILE",
                         help="draw FIGURE from RESULT.json files instead of measuring: --plot FIGURE RESULT.json ...")
     return parser
@@ -195,13 +200,13 @@ def main(argv: list[str] | None = None) -> int:
             draw([load_payload(p) for p in sources], figure)
             print(f"{PROG}: wrote {figure}", file=sys.stderr)
             return 0
-        budget = 1800.0 if args.budget_seconds is None else real("--budget-seconds", args.budget_seconds, low=0.0)
+        budget = 1800.0 if args.budget_seconds is None else real("--budget-seconds", args.budget_seconds, low=0.0, low_open=True)
         device = resolve_device(args.device)
         from ftsgd_jax.results import check_folder
 
         check_folder(Path(args.out))
         payload = run_scaling(
-            Path(args.out), device=device, quick=args.quick, budget_seconds=budget,
+            Path(args.out), device=device, quick=args.quick, factors=args.factors, budget_seconds=budget,
             progress=lambda message: print(message, file=sys.stderr, flush=True),
         )
     except ConfigError as error:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import __main__ as command
+from benchmarks import scaling
 from benchmarks.baselines import numpy_sc
 from benchmarks.breakdown import UNITS
 from benchmarks.plan import Plan, clusters_for, suite_plan
@@ -202,3 +203,58 @@ def test_the_module_runs_from_the_repository_root_and_the_library_never_imports_
     code = "import sys, ftsgd_jax.cli; ftsgd_jax.cli.build_parser(); print(any(m.startswith('benchmarks') for m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- scaling curves
+
+
+def test_scaling_sweeps_vary_one_factor_around_the_headline_and_reach_a_million_scenarios_on_accelerators():
+    points = scaling.sweep_points(accelerator=False, quick=False)
+    by_factor = {f: [p for p in points if p["factor"] == f and p["algorithm"] == "sc"] for f in scaling.FACTORS}
+    assert [p["scenarios"] for p in by_factor["scenarios"]] == [16, 64, 256, 1024, 4096, 16384, 65536]
+    assert [p["n"] for p in by_factor["n"]] == [8, 16, 32, 64, 128]
+    assert [p["d"] for p in by_factor["d"]] == [2, 10, 100, 1000]
+    assert all(p["d"] == 10 for p in by_factor["n"]) and all(p["n"] == 16 for p in by_factor["d"])
+    assert {p["algorithm"] for p in points} == {"sc", "gen"}
+    assert [p["factor"] for p in points] == sorted((p["factor"] for p in points), key=scaling.FACTORS.index)
+    assert scaling.scenario_values(accelerator=True, quick=False)[-1] == 1 << 20
+    assert {p["scenarios"] for p in scaling.sweep_points(True, False) if p["factor"] != "scenarios"} == {65536}
+    assert {p["factor"] for p in scaling.sweep_points(False, True, factors=("d",))} == {"d"}
+
+
+def test_scaling_measures_the_first_point_records_the_rest_as_skipped_past_the_budget_and_draws(tmp_path, monkeypatch):
+    tiny = [dict(factor="scenarios", algorithm="sc", n=4, d=2, scenarios=s) for s in (4, 16)]
+    monkeypatch.setattr(scaling, "sweep_points", lambda accelerator, quick, factors: tiny)
+    payload = scaling.run_scaling(tmp_path, budget_seconds=1e-9)
+    first, second = payload["rows"]
+    assert first["status"] == "ok" and first["best_scenario_iterations_per_second"] > 0
+    assert second["status"] == "skipped" and "budget" in second["reason"]
+    written = json.loads((tmp_path / "scaling.json").read_text())
+    assert [r["status"] for r in written["rows"]] == ["ok", "skipped"] and written["machine"]["backend"] == "cpu"
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+
+
+def test_scaling_plot_draws_several_result_files_and_refuses_what_is_not_one(tmp_path, capsys):
+    rows = [
+        {"factor": f, "algorithm": a, "status": "ok", "n": 16, "d": 10, "scenarios": s, f: v,
+         "best_scenario_iterations_per_second": 1e5 * v}
+        for f in scaling.FACTORS for a in ("sc", "gen") for s, v in ((1024, 2), (1024, 8))
+    ]
+    cpu = {"machine": {"backend": "cpu", "cores": 2}, "rows": rows}
+    gpu = {"machine": {"backend": "gpu", "device_kind": "NVIDIA H200"}, "rows": rows}
+    for name, payload in (("cpu.json", cpu), ("gpu.json", gpu)):
+        (tmp_path / name).write_text(json.dumps(payload))
+    figure = tmp_path / "both.png"
+    assert scaling.main(["--plot", str(figure), str(tmp_path / "cpu.json"), str(tmp_path / "gpu.json")]) == 0
+    assert figure.stat().st_size > 10_000
+    capsys.readouterr()
+    (tmp_path / "bench.json").write_text(json.dumps({"measurements": []}))
+    for argv, message in (
+        (["--plot", str(figure), str(tmp_path / "bench.json")], "is not a scaling.json"),
+        (["--plot", str(figure), str(tmp_path / "missing.json")], "cannot read"),
+        (["--plot", str(figure)], "needs a figure path and at least one scaling.json"),
+        (["--budget-seconds", "0"], "--budget-seconds: need a number > 0"),
+    ):
+        assert scaling.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("python -m benchmarks.scaling: error: --") and message in err
