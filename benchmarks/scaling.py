@@ -18,7 +18,8 @@ compiled once, chunks as ``ftsgd run`` sizes them, best of timed runs. Points ar
 cheapest first within each sweep; once ``--budget-seconds`` is spent the rest are recorded
 as skipped with the reason. ``scaling.json`` (rows and machine) is rewritten after every
 point, so an interrupted run keeps what it measured; ``scaling.png`` draws it. ``--plot``
-draws several result files (say a CPU and a GPU run) into one figure.
+draws several result files (say a CPU and a GPU run) into one figure and prints their
+rates as one Markdown table.
 """
 
 from __future__ import annotations
@@ -166,6 +167,37 @@ def draw(payloads: Sequence[Mapping[str, Any]], figure_path: Path) -> None:
     plt.close(figure)
 
 
+def markdown_table(payloads: Sequence[Mapping[str, Any]]) -> str:
+    """One row per (factor, value): the rate of sc and gen on each device, in millions or
+    thousands of scenario-iterations/s as the magnitude asks; S of the n and d sweeps is
+    each device's fixed size, in the order of the columns."""
+    labels = [device_label(p["machine"]) for p in payloads]
+    header = "| factor | n | d | S | " + " | ".join(f"{a}, {label}" for label in labels for a in ALGORITHMS) + " |"
+    lines = [header, "|" + "---|" * 4 + "---:|" * (len(labels) * len(ALGORITHMS))]
+    for factor in FACTORS:
+        keys: list[tuple[int, int, int | None]] = []
+        for payload in payloads:
+            for r in payload["rows"]:
+                key = (r["n"], r["d"], r["scenarios"] if factor == "scenarios" else None)
+                if r["factor"] == factor and key not in keys:
+                    keys.append(key)
+        for n, d, s in sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0)):
+            cells, fixed_sizes = [], []
+            for payload in payloads:
+                for algorithm in ALGORITHMS:
+                    hit = [r for r in payload["rows"] if r["factor"] == factor and r["algorithm"] == algorithm
+                           and (r["n"], r["d"]) == (n, d) and (s is None or r["scenarios"] == s) and r["status"] == "ok"]
+                    cells.append(_rate(hit[0]["best_scenario_iterations_per_second"]) if hit else "-")
+                    fixed_sizes += [f"{r['scenarios']:,}" for r in hit if f"{r['scenarios']:,}" not in fixed_sizes]
+            fixed = f"{s:,}" if s is not None else " / ".join(fixed_sizes)
+            lines.append(f"| {factor} | {n} | {d} | {fixed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _rate(value: float) -> str:
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="Throughput of the compiled engine against S, n and d, for sc and gen.")
     parser.add_argument("--out", default="results/scaling", help="output folder (default: results/scaling)")
@@ -197,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.plot) < 2:
                 raise ConfigError("--plot", "needs a figure path and at least one scaling.json")
             figure, *sources = (Path(p) for p in args.plot)
-            draw([load_payload(p) for p in sources], figure)
+            payloads = [load_payload(p) for p in sources]
+            draw(payloads, figure)
+            print(markdown_table(payloads))
             print(f"{PROG}: wrote {figure}", file=sys.stderr)
             return 0
         budget = 1800.0 if args.budget_seconds is None else real("--budget-seconds", args.budget_seconds, low=0.0, low_open=True)
