@@ -247,7 +247,10 @@ def test_scaling_plot_draws_several_result_files_and_refuses_what_is_not_one(tmp
     figure = tmp_path / "both.png"
     assert scaling.main(["--plot", str(figure), str(tmp_path / "cpu.json"), str(tmp_path / "gpu.json")]) == 0
     assert figure.stat().st_size > 10_000
-    capsys.readouterr()
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| factor | n | d | S | sc, CPU (2 cores) | gen, CPU (2 cores) | sc, NVIDIA H200 | gen, NVIDIA H200 |"
+    assert "| n | 2 | 10 | 1,024 | 200.0k | 200.0k | 200.0k | 200.0k |" in table  # the rows' rate is 1e5 x the factor
+    assert "| scenarios | 16 | 10 | 8 | 800.0k | 800.0k | 800.0k | 800.0k |" in table
     (tmp_path / "bench.json").write_text(json.dumps({"measurements": []}))
     for argv, message in (
         (["--plot", str(figure), str(tmp_path / "bench.json")], "is not a scaling.json"),
