@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -101,15 +101,26 @@ class ScenarioInputs(NamedTuple):
     schedule: ScheduleParams
 
 
+@jax.jit
+def scenario_keys(seed: jax.Array, indices: jax.Array) -> jax.Array:
+    """``fold_in(seed_key(seed), i)`` of every scenario ``i``: one small program, where the
+    same hashes run op by op would compile a program per operation (seconds on a first run)."""
+    root = rng.seed_key(seed)
+    return jax.vmap(lambda i: rng.fold_in(root, i))(indices)
+
+
 def scenario_inputs(config: RunConfig, indices: np.ndarray) -> ScenarioInputs:
-    """Batched run-time inputs of scenarios ``indices`` of a configuration."""
+    """Batched run-time inputs of scenarios ``indices`` of a configuration.
+
+    The values every scenario shares are broadcast on the host and go to the device in
+    one transfer, not by a device operation per field.
+    """
     indices = np.asarray(indices, np.uint32)
-    root = rng.seed_key(config.run.seed)
-    keys = jax.vmap(lambda i: rng.fold_in(root, i))(jnp.asarray(indices))
-    crashes = jnp.full(indices.shape, config.crashes, jnp.int32)
-    window = jnp.broadcast_to(jnp.asarray(config.crash_pattern.window, jnp.float32), indices.shape + (2,))
-    schedule = jax.tree.map(lambda a: jnp.broadcast_to(a, indices.shape + jnp.shape(a)), config.scheduler.params)
-    return ScenarioInputs(keys, crashes, window, schedule)
+    keys = scenario_keys(np.uint32(config.run.seed), indices)
+    crashes = np.full(indices.shape, config.crashes, np.int32)
+    window = np.broadcast_to(np.asarray(config.crash_pattern.window, np.float32), indices.shape + (2,))
+    schedule = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), indices.shape + np.shape(a)), config.scheduler.params)
+    return jax.device_put(ScenarioInputs(keys, crashes, window, schedule))
 
 
 def make_plan(static: Static) -> Plan:
@@ -271,6 +282,96 @@ def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -
         )
 
 
+class Chunk(NamedTuple):
+    """Scenarios ``indices`` of ``config``, run as one call of its program padded to ``size``;
+    ``keep_final`` also brings back the final parameters and process states."""
+
+    config: RunConfig
+    indices: np.ndarray
+    size: int
+    keep_final: bool = False
+
+
+class _Launched(NamedTuple):
+    """A chunk whose program was dispatched and may still be running."""
+
+    chunk: Chunk
+    out: ScenarioRun
+    dispatched: float
+    compile_seconds: float
+
+
+def _launch(chunk: Chunk) -> _Launched:
+    """Build a chunk's inputs, compile its program if needed, and dispatch it without waiting."""
+    config, part = chunk.config, chunk.indices
+    check_crash_pattern(config)
+    check_exact_time(config)
+    sim = simulation(config)
+    padded = np.concatenate([part, np.full(chunk.size - len(part), part[-1])])
+    devices = select_devices(config.run.device)
+    placement = scenario_sharding(devices) if len(devices) > 1 else devices[0]
+    inputs = jax.device_put(scenario_inputs(config, padded), placement)
+    compiled_before = sim.compile_seconds
+    program = sim.compiled(inputs)
+    return _Launched(chunk, program(inputs), time.perf_counter(), sim.compile_seconds - compiled_before)
+
+
+def _collect(launched: _Launched, device_free: float) -> tuple[RunResult, float]:
+    """Wait for a dispatched chunk and bring its results to the host, checked; also when it was done.
+
+    ``device_free``: when the previous chunk was done. The run time is the time this chunk
+    held the device: from its dispatch, or the previous chunk's end, to its own end.
+    """
+    chunk, out = launched.chunk, launched.out
+    jax.block_until_ready(out.records)
+    done = time.perf_counter()
+    count = len(chunk.indices)
+    records = {name: np.asarray(getattr(out.records, name))[:count] for name in METRIC_COLUMNS}
+    _check_time_span(chunk.config, records["time_span"], chunk.indices)
+    final = None
+    if chunk.keep_final:
+        final = {
+            "x": np.asarray(out.final.x)[:count],
+            "live": np.asarray(out.final.live)[:count],
+            "crashed": np.asarray(out.final.timeline.crashed)[:count],
+        }
+    sim = simulation(chunk.config)
+    run_seconds = done - max(launched.dispatched, device_free)
+    result = RunResult(
+        records, sim.record_times, sim.plan.rounds, sim.plan.rounds_needed, launched.compile_seconds, run_seconds, chunk.size, final
+    )
+    return result, done
+
+
+def run_chunks(chunks: Iterable[Chunk]) -> Iterator[RunResult]:
+    """The result of every chunk, in order, each chunk dispatched before the previous one's
+    result is handed over: what the caller does with a result (tables, files) overlaps the
+    device's run of the next chunk, and so does building and compiling the next chunk.
+
+    ``chunks`` is read lazily, one ahead of the results: stop yielding chunks and no
+    further chunk starts. When a chunk cannot start (a refused configuration, a failed
+    compile, an error raised by ``chunks`` itself), the result before it is still handed
+    over first, so a caller that writes each result keeps every finished chunk.
+    """
+    pending: _Launched | None = None
+    device_free = time.perf_counter()
+    upcoming = iter(chunks)
+    while True:
+        try:
+            chunk = next(upcoming, None)
+            launched = None if chunk is None else _launch(chunk)
+        except Exception:
+            if pending is not None:
+                yield _collect(pending, device_free)[0]
+            raise
+        if pending is not None:
+            result, device_free = _collect(pending, device_free)
+            yield result
+        if launched is None:
+            return
+        pending = launched
+
+
 def run(
     config: RunConfig,
     indices: np.ndarray | None = None,
@@ -278,49 +379,28 @@ def run(
     keep_final: bool = False,
 ) -> RunResult:
     """Simulate scenarios ``indices`` (default: all of ``run.scenarios``) in chunks."""
-    check_crash_pattern(config)
-    check_exact_time(config)
-    sim = simulation(config)
     indices = np.arange(config.run.scenarios) if indices is None else np.asarray(indices)
-    chunk = chunk_size(config)
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_COLUMNS}
-    finals: dict[str, list[np.ndarray]] = {"x": [], "live": [], "crashed": []}
-    compile_before = sim.compile_seconds
-    run_seconds = 0.0
-    done = 0
-    devices = select_devices(config.run.device)
-    for begin in range(0, len(indices), chunk):
-        part = indices[begin : begin + chunk]
-        padded = np.concatenate([part, np.full(chunk - len(part), part[-1])])
-        inputs = scenario_inputs(config, padded)
-        placement = scenario_sharding(devices) if len(devices) > 1 else devices[0]
-        inputs = jax.device_put(inputs, placement)
-        program = sim.compiled(inputs)
-        started = time.perf_counter()
-        out = jax.block_until_ready(program(inputs))
-        run_seconds += time.perf_counter() - started
-        records = {name: np.asarray(getattr(out.records, name))[: len(part)] for name in METRIC_COLUMNS}
-        _check_time_span(config, records["time_span"], part)
-        for name in METRIC_COLUMNS:
-            columns[name].append(records[name])
-        if keep_final:
-            finals["x"].append(np.asarray(out.final.x)[: len(part)])
-            finals["live"].append(np.asarray(out.final.live)[: len(part)])
-            finals["crashed"].append(np.asarray(out.final.timeline.crashed)[: len(part)])
-        done += len(part)
+    size = chunk_size(config)
+    chunks = (Chunk(config, indices[begin : begin + size], size, keep_final) for begin in range(0, len(indices), size))
+    parts: list[RunResult] = []
+    for part in run_chunks(chunks):
+        parts.append(part)
         if progress is not None:
-            progress(done, len(indices))
-    metrics = {name: np.concatenate(parts) for name, parts in columns.items()}
-    final = {name: np.concatenate(parts) for name, parts in finals.items()} if keep_final else None
-    return RunResult(
-        metrics,
-        sim.record_times,
-        sim.plan.rounds,
-        sim.plan.rounds_needed,
-        sim.compile_seconds - compile_before,
-        run_seconds,
-        chunk,
-        final,
+            progress(sum(p.scenarios for p in parts), len(indices))
+    return join_results(parts)
+
+
+def join_results(parts: list[RunResult]) -> RunResult:
+    """The chunks of one configuration as one result (scenarios in the chunks' order)."""
+    first = parts[0]
+    metrics = {name: np.concatenate([p.metrics[name] for p in parts]) for name in first.metrics}
+    final = None if first.final is None else {name: np.concatenate([p.final[name] for p in parts]) for name in first.final}
+    return dataclasses.replace(
+        first,
+        metrics=metrics,
+        compile_seconds=sum(p.compile_seconds for p in parts),
+        run_seconds=sum(p.run_seconds for p in parts),
+        final=final,
     )
 
 

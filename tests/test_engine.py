@@ -354,3 +354,48 @@ def test_the_searched_scheduler_refuses_crash_patterns_it_would_ignore():
     cfg = config(schedule={"kind": "searched"}, faults={"pattern": "initial", "crashes": 1}, run={"iterations": 2, "record_every": 2})
     with pytest.raises(ConfigError, match="faults.pattern: got 'initial', but the 'searched' scheduler"):
         engine.run(cfg)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 + 5, 2**32 - 1])
+def test_scenario_keys_are_the_eager_fold_ins_of_the_seed_key(seed):
+    from ftsgd_jax import rng
+
+    indices = np.array([0, 1, 5, 4095, 2**31 + 3], np.uint32)
+    eager = np.stack([np.asarray(rng.fold_in(rng.seed_key(seed), int(i))) for i in indices])
+    np.testing.assert_array_equal(np.asarray(engine.scenario_keys(np.uint32(seed), indices)), eager)
+
+
+def _chunks_of(cfg, size):
+    return [engine.Chunk(cfg, np.arange(begin, min(begin + size, cfg.run.scenarios)), size) for begin in range(0, cfg.run.scenarios, size)]
+
+
+def test_chunks_run_one_ahead_give_the_results_of_one_at_a_time():
+    cfg = config(run={"iterations": 10, "scenarios": 12, "record_every": 5, "chunk": 4}, faults={"pattern": "random", "crashes": 1})
+    one_by_one = [engine.run(cfg, indices=chunk.indices) for chunk in _chunks_of(cfg, 4)]
+    asked = []
+
+    def chunks():
+        for chunk in _chunks_of(cfg, 4):
+            asked.append(int(chunk.indices[0]))
+            yield chunk
+
+    parts = engine.run_chunks(chunks())
+    first = next(parts)
+    assert asked == [0, 4]  # the next chunk was dispatched before the first was handed over
+    joined, expected = engine.join_results([first, *parts]), engine.join_results(one_by_one)
+    for name, values in expected.metrics.items():
+        np.testing.assert_array_equal(joined.metrics[name], values, err_msg=name)
+
+
+def test_a_chunk_that_cannot_start_comes_after_the_results_before_it():
+    cfg = config(run={"iterations": 10, "scenarios": 8, "record_every": 5})
+
+    def chunks():
+        yield from _chunks_of(cfg, 4)
+        raise RuntimeError("no third chunk")
+
+    handed = []
+    with pytest.raises(RuntimeError, match="no third chunk"):
+        for result in engine.run_chunks(chunks()):
+            handed.append(result.scenarios)
+    assert handed == [4, 4]
