@@ -196,3 +196,27 @@ def test_folder_kind_and_clear_results_remove_only_what_ftsgd_wrote(tmp_path):
     assert results.folder_kind(suite) == "suite" and results.folder_kind(suite / "one") == "sweep"
     results.clear_results(suite)
     assert not (suite / "suite.json").exists() and list((suite / "one").iterdir()) == []
+
+
+def test_tables_are_written_with_dictionaries_for_counts_only_and_read_back_exactly(tmp_path):
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(2)
+    result = hand_made_result(rng, 5, 3, 4, rounds=[1] * 15, needed=[1] * 15)
+    table = results.metrics_table(result, np.arange(5), extra={"system.quorum": "count"})
+    results.write_table(tmp_path / "m.parquet", table)
+    back = pq.read_table(tmp_path / "m.parquet")
+    assert back.schema == table.schema
+    for name in table.column_names:
+        np.testing.assert_array_equal(back.column(name).to_numpy(zero_copy_only=False), table.column(name).to_numpy(zero_copy_only=False), err_msg=name)
+    columns = pq.ParquetFile(tmp_path / "m.parquet").metadata.row_group(0)
+    encoded = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
+    assert "RLE_DICTIONARY" in encoded["scenario"] and "RLE_DICTIONARY" in encoded["system.quorum"]
+    assert "RLE_DICTIONARY" not in encoded["err_mean"]
+
+
+def test_a_constant_column_is_the_column_of_its_cell_repeated():
+    import pyarrow as pa
+
+    for value, kind in (("[2, 1]", pa.string()), (3, pa.int64()), (0.5, pa.float64()), (True, pa.bool_())):
+        assert results.constant_column(pa.scalar(value, kind), 4).equals(pa.array([value] * 4, kind))
