@@ -365,37 +365,48 @@ def _run_chunks(
 ) -> list[dict[str, Any]]:
     """Run and write the chunks of ``work``; return the time each point took.
 
-    ``progress(done, total, fresh)`` counts ``already`` finished scenarios as done.
+    Each chunk file is written while the device runs the next chunk (``engine.run_chunks``);
+    a stop request starts no further chunk, and one that fails to start leaves every chunk
+    before it written. ``progress(done, total, fresh)`` counts ``already`` finished
+    scenarios as done.
     """
     done = already
     total = already + sum(end - begin for _, begin, end in work)
-    fresh = chunks_run = 0
-    timings = []
-    for index, chunks in itertools.groupby(work, key=lambda item: item[0]):
+    fresh = 0
+    timings: dict[int, dict[str, Any]] = {}
+    started = time.perf_counter()
+
+    def chunks():
+        for number, (index, begin, end) in enumerate(work):
+            if number and stop is not None and stop():
+                return
+            if fail_after is not None and number >= fail_after:
+                raise RuntimeError(f"simulated interruption after {number} chunks")
+            config = sweep.configs[index]
+            sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=sizes[index]))
+            yield engine.Chunk(sized, np.arange(begin, end), sizes[index], _keeps_final(config))
+
+    # results come in the order of work (fewer when stopped)
+    for (index, begin, end), result in zip(work, engine.run_chunks(chunks())):
         ident, config = sweep.ids[index], sweep.configs[index]
-        sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=sizes[index]))
-        started = time.perf_counter()
-        compile_seconds = 0.0
-        for _, begin, end in chunks:
-            if fail_after is not None and chunks_run >= fail_after:
-                raise RuntimeError(f"simulated interruption after {chunks_run} chunks")
-            indices = np.arange(begin, end)
-            result = engine.run(sized, indices=indices, keep_final=_keeps_final(config))
-            compile_seconds += result.compile_seconds
-            _write_chunk(_chunk_path(out, ident, begin, end), result, indices, config)
-            chunks_run += 1
-            done += end - begin
-            fresh += end - begin
-            if progress is not None:
-                progress(done, total, fresh)
-            if stop is not None and stop() and done < total:
-                raise Interrupted(done, total)
-        timings.append(
-            {"point": index, "id": ident, "chunk": sizes[index], "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds}
+        _write_chunk(_chunk_path(out, ident, begin, end), result, np.arange(begin, end), config)
+        timing = timings.setdefault(
+            index, {"point": index, "id": ident, "chunk": sizes[index], "seconds": 0.0, "compile_seconds": 0.0, "run_seconds": 0.0}
         )
+        now = time.perf_counter()
+        timing["seconds"] += now - started  # from the previous chunk written to this one
+        timing["compile_seconds"] += result.compile_seconds
+        timing["run_seconds"] += result.run_seconds
+        started = now
+        done += end - begin
+        fresh += end - begin
+        if progress is not None:
+            progress(done, total, fresh)
+        if stop is not None and stop() and done < total:
+            raise Interrupted(done, total)
     if progress is not None and fresh == 0:
         progress(done, total, fresh)  # everything was done before: say so once
-    return timings
+    return list(timings.values())
 
 
 def run_sweep(
@@ -540,13 +551,15 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
                 if writer is None:
                     metric_schema = table.schema
                     schema = pa.schema([*metric_schema, *label_fields])
-                    writer = pq.ParquetWriter(temporary, schema)
+                    writer = pq.ParquetWriter(temporary, schema, use_dictionary=results.dictionary_columns(schema))
                 table = _conform(table, metric_schema)
                 scenario = table.column("scenario").to_numpy()
                 if table.num_rows == 0 or scenario.min() != begin or scenario.max() != end - 1:
                     raise ConfigError("--resume", f"{path} does not hold scenarios {begin}..{end - 1}; rerun with --force")
-                labels = [pa.array(np.full(table.num_rows, index, np.int64)), pa.array([ident] * table.num_rows, pa.string())]
-                labels += [pa.array([cells[key]] * table.num_rows, sweep.column_types[key]) for key in sweep.swept]
+                labels = [
+                    results.constant_column(pa.scalar(value, field.type), table.num_rows)
+                    for value, field in zip([index, ident, *(cells[key] for key in sweep.swept)], label_fields)
+                ]
                 writer.write_table(pa.table([*table.columns, *labels], schema=schema))
                 last_t = pa.compute.max(table.column("t"))
                 last_rows.append(table.filter(pa.compute.equal(table.column("t"), last_t)))

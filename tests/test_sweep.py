@@ -176,3 +176,19 @@ def test_malformed_or_huge_grids_are_one_error(sweep, field):
     with pytest.raises(ConfigError) as error:
         expand(sweep)
     assert error.value.field == field
+
+
+def test_a_chunk_that_fails_to_start_leaves_every_chunk_before_it_written(tmp_path, spec, monkeypatch):
+    sweep = Sweep(spec(grid={"faults.crashes": [0, 2]}), tmp_path / "s.toml")
+    launch, launched = engine._launch, []
+
+    def fails_on_the_fourth(chunk):
+        if len(launched) == 3:
+            raise RuntimeError("the fourth chunk cannot start")
+        launched.append(chunk)
+        return launch(chunk)
+
+    monkeypatch.setattr(engine, "_launch", fails_on_the_fourth)
+    with pytest.raises(RuntimeError, match="fourth chunk"):
+        run_sweep(sweep, tmp_path / "cut")
+    assert len(sorted((tmp_path / "cut" / "points").rglob("??????????-??????????.parquet"))) == 3
