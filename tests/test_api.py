@@ -173,3 +173,15 @@ def test_the_example_sweep_script_refuses_bad_input_in_one_line(tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("sweep_script.py: error: run.scenarios")
+
+
+def test_a_manifest_does_not_grow_with_the_iterations(tmp_path, small_toml):
+    """Per-iteration lists (rounds per iteration) are run-length encoded: a run 50 times
+    longer with as many records writes a manifest of the same size, give or take its numbers."""
+    sizes = []
+    for iterations in (20, 1000):
+        path = tmp_path / f"t{iterations}.toml"
+        path.write_text(small_toml(scenarios=2, iterations=iterations).replace("record_every = 5", f"record_every = {iterations // 4}"))
+        ftsgd_jax.run(path, out=tmp_path / f"out{iterations}", overrides={"algorithm.step": "constant"})
+        sizes.append((tmp_path / f"out{iterations}" / "manifest.json").stat().st_size)
+    assert abs(sizes[1] - sizes[0]) < 200, sizes
