@@ -17,6 +17,7 @@ from benchmarks.measure import repeated_runs
 from benchmarks.plan import bench_config, clusters_for
 from ftsgd_jax import agreement, algorithms, engine, metrics, rng
 from ftsgd_jax.model import NEVER, CrashPoints
+from ftsgd_jax.objectives import stochastic_grad_columns
 from ftsgd_jax.schedule import ScenarioDraws, draw_round, resolve_round
 
 UNITS = {
@@ -42,8 +43,8 @@ def breakdown(n: int, d: int, scenarios: int, *, safe_area_scenarios: int = 32, 
     ``safe_area_scenarios``, as it is O(n^5) per round), best of ``repeats`` timed runs:
     ``draws`` (``draw_round``), ``draws_threefry`` (the same count of exponentials from
     JAX's threefry, for comparison), ``views_sc``/``views_gen`` (``resolve_round`` without
-    and with the quorum wait), ``gradients`` (``stochastic_grad`` vmapped over processes,
-    keys included), ``averaging_sc`` (``agreement.view_mean``, the sc update),
+    and with the quorum wait), ``gradients`` (the local step's stochastic gradients,
+    ``objectives.stochastic_grad_columns``, keys included), ``averaging_sc`` (``algorithms.average_views``, the sc update),
     ``agreement_mean`` (``apply_rule('mean')``, the gen update), ``agreement_safe_area_d2``
     (``apply_rule('safe_area')`` in d = 2, f = 1), ``record`` (``metrics.record``, once per
     record), and the fused ``sc_iteration`` / ``gen_iteration`` (the engine's own steps,
@@ -130,7 +131,7 @@ def _programs(n: int, d: int, scenarios: int, safe_area_scenarios: int):
 
     def gradients_of(xs, key):
         point_keys = jax.vmap(lambda p: algorithms.gradient_key(key, 0, p))(jnp.arange(n))
-        return xs - alpha * jax.vmap(objective.stochastic_grad)(xs, point_keys)
+        return xs.T - alpha * stochastic_grad_columns(objective, xs, point_keys)
 
     def iteration_of(plan):
         step = algorithms.ALGORITHMS[plan.spec.kind].iteration
@@ -158,7 +159,8 @@ def _programs(n: int, d: int, scenarios: int, safe_area_scenarios: int):
     view_gen = jax.block_until_ready(programs["views_gen"][0](draws, clock, crash))[0]
     programs["gradients"] = (jax.jit(jax.vmap(gradients_of)), (x, keys))
     values = x + jax.random.normal(jax.random.PRNGKey(1), x.shape)
-    programs["averaging_sc"] = (jax.jit(jax.vmap(agreement.view_mean)), (values, view_gen))
+    columns, everyone = jnp.swapaxes(values, 1, 2), jnp.ones((scenarios, n), bool)
+    programs["averaging_sc"] = (jax.jit(jax.vmap(algorithms.average_views)), (columns, view_gen, everyone, values))
     programs["agreement_mean"] = (jax.jit(jax.vmap(lambda v, w: agreement.apply_rule("mean", v, w))), (values, view_gen))
     programs["record"] = (jax.jit(jax.vmap(record_of)), (values,))
     programs["sc_iteration"] = (jax.jit(jax.vmap(iteration_of(sc_plan))), (sc_scenario, start))

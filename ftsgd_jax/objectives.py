@@ -283,6 +283,20 @@ def gaussian_stochastic_grad(obj: Objective, x: Array, key: Array) -> Array:
     return OBJECTIVES[obj.kind].grad(obj, x) + (obj.sigma / math.sqrt(obj.dim)) * noise
 
 
+def stochastic_grad_columns(obj: Objective, x: Array, keys: Array) -> Array:
+    """(d, n): column p is ``obj.stochastic_grad(x[p], keys[p])``, for ``x`` (n, d), ``keys`` (n, 2).
+
+    For a kind with :func:`gaussian_stochastic_grad` the noise is drawn in this layout
+    directly (``rng.normal_columns``, the same numbers), so that XLA vectorises it along
+    the processes rather than along d; any other kind is vmapped.
+    """
+    kind = OBJECTIVES[obj.kind]
+    if kind.stochastic_grad is not gaussian_stochastic_grad:
+        return jax.vmap(obj.stochastic_grad, out_axes=1)(x, keys)
+    exact = jax.vmap(lambda point: kind.grad(obj, _as_x(obj, point)), out_axes=1)(x)
+    return exact + (obj.sigma / math.sqrt(obj.dim)) * rng.normal_columns(keys, obj.dim).astype(exact.dtype)
+
+
 def gaussian_variance(obj: Objective, x: Array) -> Array:
     """The noise variance of :func:`gaussian_stochastic_grad`, ``sigma^2``."""
     return jnp.asarray(obj.sigma**2, dtype=x.dtype)

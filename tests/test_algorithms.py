@@ -144,3 +144,19 @@ def test_every_step_size_schedule_is_configurable_and_unknown_ones_are_refused()
         assert math.isfinite(float(algorithms.step_sizes(config.algorithm, config.objective, 40)[0]))
     with pytest.raises(ConfigError, match="algorithm.step"):
         configured({"kind": "sc", "step": "linear"})
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 7), d=st.integers(1, 4))
+def test_averaging_the_columns_is_the_view_mean_of_the_finished(seed, n, d):
+    gen = np.random.default_rng(seed)
+    y = gen.standard_normal((n, d)).astype(np.float32)
+    x = gen.standard_normal((n, d)).astype(np.float32)
+    finished = gen.random(n) < 0.7
+    view = (gen.random((n, n)) < 0.5) | np.eye(n, dtype=bool)
+    view &= finished[:, None]
+    outside = ~view.any(axis=0)
+    y[outside] = np.inf  # values nobody sees must not leak in
+    averaged = np.asarray(algorithms.average_views(y.T, view, finished, x))
+    expected = np.where(finished[:, None], agreement.view_mean(y, view), x)
+    np.testing.assert_allclose(averaged, expected, rtol=1e-6, atol=1e-6)

@@ -24,6 +24,7 @@ from ftsgd_jax.objectives import (
     gaussian_variance,
     make_objective,
     objective_defaults,
+    stochastic_grad_columns,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -179,6 +180,17 @@ def test_vmap_over_x_and_key_equals_loop(kind):
             np.testing.assert_allclose(losses[s, p], obj.loss(x), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(grads[s, p], obj.grad(x), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(sgrads[s, p], obj.stochastic_grad(x, keys[s, p]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_columns_are_the_per_process_gradients_side_by_side(kind):
+    obj = make_objective(SMALL[kind])
+    keys = _keys(4, 5)
+    xs = jnp.stack([_point(obj, seed=s) for s in range(5)])
+    columns = np.asarray(jax.jit(stochastic_grad_columns)(obj, xs, keys))
+    assert columns.shape == (obj.dim, 5)
+    for p in range(5):
+        np.testing.assert_allclose(columns[:, p], obj.stochastic_grad(xs[p], keys[p]), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("kind", KINDS)
