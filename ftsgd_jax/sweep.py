@@ -128,10 +128,12 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
 
 
 def _figure_names(names: Any) -> list[str]:
-    from ftsgd_jax.figures import FIGURES
-
     if not isinstance(names, list):
         raise ConfigError("sweep.figures", f"need a list of figure names, got {names!r}")
+    if not names:
+        return []  # without importing the figures, and matplotlib with them (a second on a first run)
+    from ftsgd_jax.figures import FIGURES
+
     for name in names:
         if name not in FIGURES:
             raise ConfigError("sweep.figures", f"unknown figure {name!r}; allowed: {', '.join(FIGURES)}{closest(str(name), FIGURES)}")

@@ -192,3 +192,19 @@ def test_a_chunk_that_fails_to_start_leaves_every_chunk_before_it_written(tmp_pa
     with pytest.raises(RuntimeError, match="fourth chunk"):
         run_sweep(sweep, tmp_path / "cut")
     assert len(sorted((tmp_path / "cut" / "points").rglob("??????????-??????????.parquet"))) == 3
+
+
+def test_a_sweep_without_figures_does_not_import_them(tmp_path, small_toml):
+    """Checking figure names imports matplotlib (a second on a first run): only when there are names."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(small_toml(grid='"faults.crashes" = [0, 1]'))
+    code = (
+        "import sys, tomllib; from pathlib import Path; from ftsgd_jax.sweep import Sweep; "
+        f"p = Path({str(spec)!r}); Sweep(tomllib.loads(p.read_text()), p); "
+        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'ftsgd_jax.figures'))))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert imported == "[]"
