@@ -112,10 +112,13 @@ def scenario_keys(seed: jax.Array, indices: jax.Array) -> jax.Array:
 @jax.jit
 def _batched_inputs(indices: jax.Array, seed_and_crashes: jax.Array, window: jax.Array, schedule: ScheduleParams) -> ScenarioInputs:
     count = indices.shape[0]
-    broadcast = lambda a: jnp.broadcast_to(a, (count,) + jnp.shape(a))  # noqa: E731
-    crashes = jnp.full((count,), seed_and_crashes[1].astype(jnp.int32))
+
+    def every_scenario(value: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(value, (count,) + jnp.shape(value))
+
+    crashes = every_scenario(seed_and_crashes[1].astype(jnp.int32))
     keys = scenario_keys(seed_and_crashes[0], indices)
-    return ScenarioInputs(keys, crashes, broadcast(window), jax.tree.map(broadcast, schedule))
+    return ScenarioInputs(keys, crashes, every_scenario(window), jax.tree.map(every_scenario, schedule))
 
 
 def scenario_inputs(config: RunConfig, indices: np.ndarray) -> ScenarioInputs:
