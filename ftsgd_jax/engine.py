@@ -14,7 +14,8 @@ the engine and for replay alike, so any scenario reruns alone. Per scenario, an 
 step (``algorithms.ALGORITHMS``); ``gen`` adds a fixed-length scan over ``max R_t`` rounds
 with inactive rounds masked (no ``cond``/``while_loop``, which under ``vmap`` would run both
 branches or wait for the slowest lane). Scenarios run in chunks of a fixed size, the last
-one padded.
+one padded, each dispatched before the previous one's results are handed over
+(:func:`run_chunks`), so that host work on results overlaps the device.
 
 Exactness of time is checked twice: before a run, for configurations that cannot be exact
 (:func:`check_exact_time`), and after every chunk, on the in-band ``time_span`` each
