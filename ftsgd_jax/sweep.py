@@ -386,7 +386,8 @@ def _run_chunks(
                 raise RuntimeError(f"simulated interruption after {number} chunks")
             config = sweep.configs[index]
             sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=sizes[index]))
-            yield engine.Chunk(sized, np.arange(begin, end), sizes[index], _keeps_final(config))
+            # the program's batch: the plan's chunk rounded up to a multiple of the devices here
+            yield engine.Chunk(sized, np.arange(begin, end), devices.chunk_size(sized), _keeps_final(config))
 
     # results come in the order of work (fewer when stopped)
     for (index, begin, end), result in zip(work, engine.run_chunks(chunks())):
