@@ -1,9 +1,12 @@
 """Counter-based random numbers: a keyed integer hash, cheap to compile and to run.
 
 A key is a ``uint32[2]`` array. ``fold_in(key, i)`` derives independent child keys (per
-scenario, per round, per purpose), so any scenario can be rerun alone from
+scenario, per round, per process, per purpose), so any scenario can be rerun alone from
 ``fold_in(seed_key(seed), scenario)`` and gives exactly its lane of a batched run: every
-number depends only on (key, position), never on the batch.
+number depends only on (key, position), never on the batch. A draw of many numbers from
+one key is ``bits(key, shape)``: the number at flat position c hashes ``(key, c)``;
+``bits_rows``/``bits_columns`` lay several keys' streams side by side, and the
+``*_of_bits`` transforms turn bits into uniforms, exponentials, Pareto and normals.
 
 The generator hashes ``(key, counter)`` with three rounds of the murmur3 32-bit finaliser,
 injecting the two key words between rounds. It is a statistical generator for
@@ -53,6 +56,11 @@ def split(key: jax.Array, num: int) -> list[jax.Array]:
     return [fold_in(key, i) for i in range(num)]
 
 
+def fold_in_range(key: jax.Array, num: int) -> jax.Array:
+    """(num, 2): row i is ``fold_in(key, i)``, one key per process say."""
+    return jax.vmap(lambda i: fold_in(key, i))(jnp.arange(num, dtype=jnp.uint32))
+
+
 def bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """uint32 random bits of the given shape."""
     size = int(np.prod(shape, dtype=np.int64))
@@ -68,6 +76,11 @@ def bits_columns(keys: jax.Array, rows: int) -> jax.Array:
     return _hash(jnp.arange(rows, dtype=jnp.uint32)[:, None], keys[None, :, 0], keys[None, :, 1])
 
 
+def bits_rows(keys: jax.Array, count: int) -> jax.Array:
+    """uint32 (k, count): row j is ``bits(keys[j], (count,))``, for ``keys`` (k, 2)."""
+    return _hash(jnp.arange(count, dtype=jnp.uint32)[None, :], keys[:, 0:1], keys[:, 1:2])
+
+
 def _hash(counter: jax.Array, first: jax.Array, second: jax.Array) -> jax.Array:
     """The bits at ``counter`` of the key ``(first, second)`` (broadcasting)."""
     x = _fmix32(counter * _GOLDEN + first)
@@ -77,17 +90,37 @@ def _hash(counter: jax.Array, first: jax.Array, second: jax.Array) -> jax.Array:
 
 def uniform(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
     """float32 uniform on [0, 1), 24 random bits."""
-    return (bits(key, shape) >> 8).astype(jnp.float32) * np.float32(2.0**-24)
+    return uniform_of_bits(bits(key, shape))
+
+
+def uniform_of_bits(raw: jax.Array) -> jax.Array:
+    """The uniform of each uint32: its top 24 bits over 2**24."""
+    return (raw >> 8).astype(jnp.float32) * np.float32(2.0**-24)
 
 
 def exponential(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
     """float32 standard exponential (mean 1)."""
-    return -jnp.log1p(-uniform(key, shape))
+    return exponential_of_bits(bits(key, shape))
+
+
+def exponential_of_bits(raw: jax.Array) -> jax.Array:
+    """The standard exponential of each uint32: ``-log(1 - u)``, u its uniform.
+
+    ``1 - u`` is exact in float32 (u is a multiple of 2**-24 below 1), so ``log`` is as
+    accurate here as ``log1p(-u)`` (relative error 1.2e-7 either way, over all 2**24
+    inputs) and cheaper on a CPU (measured 1.4-3x).
+    """
+    return -jnp.log(1.0 - uniform_of_bits(raw))
 
 
 def pareto(key: jax.Array, index: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
     """float32 Pareto with shape ``index`` on [1, inf): density index / x**(index + 1)."""
-    return jnp.exp(exponential(key, shape) / index)
+    return pareto_of_bits(bits(key, shape), index)
+
+
+def pareto_of_bits(raw: jax.Array, index: jax.Array) -> jax.Array:
+    """The Pareto of shape ``index`` of each uint32: ``exp(E / index)``, E its exponential."""
+    return jnp.exp(exponential_of_bits(raw) / index)
 
 
 def normal(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
@@ -96,6 +129,7 @@ def normal(key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
     u sits at the centres of 2**24 equal bins, so 2u - 1 lies strictly inside (-1, 1)
     (exactly, in float32) and |z| <= 5.4: the tails beyond carry probability 7e-8. On a
     CPU this is about five times faster than Box-Muller, whose cosine dominates.
+    erfinv is :func:`_erf_inv`.
     """
     return _normal_of_bits(bits(key, shape))
 
@@ -107,7 +141,36 @@ def normal_columns(keys: jax.Array, rows: int) -> jax.Array:
 
 def _normal_of_bits(raw: jax.Array) -> jax.Array:
     centred = (raw >> 8).astype(jnp.float32) * np.float32(2.0**-23) - 1.0 + np.float32(2.0**-24)
-    return jax.lax.erf_inv(centred) * np.float32(np.sqrt(2.0))
+    return _erf_inv(centred) * np.float32(np.sqrt(2.0))
+
+
+# Giles' single-precision erfinv ("Approximating the erfinv function", GPU Computing Gems,
+# 2011): a polynomial in w - 2.5 where w = -log(1 - c^2) < 5, else in sqrt(w) - 3.
+_ERF_INV_CENTRAL = (
+    2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+    -0.00125372503, -0.00417768164, 0.246640727, 1.50140941,
+)
+_ERF_INV_TAIL = (
+    -0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+    -0.0076224613, 0.00943887047, 1.00167406, 2.83297682,
+)
+
+
+def _erf_inv(c: jax.Array) -> jax.Array:
+    """erfinv on (-1, 1) open: the polynomials of XLA's ``erf_inv``, with
+    ``w = -log((1 - c)(1 + c))`` in place of its ``-log1p(-c * c)``.
+
+    log is cheaper than log1p on a CPU (measured 1.4-3x), and the product keeps the bits
+    that ``c * c`` rounds away near |c| = 1: relative error <= 3e-7 against erfinv in
+    float64 over every input the generator makes, against 6e-6 for ``jax.lax.erf_inv``.
+    """
+    w = -jnp.log((1.0 - c) * (1.0 + c))
+    central = w < 5.0
+    w = jnp.where(central, w - 2.5, jnp.sqrt(w) - 3.0)
+    p = jnp.where(central, np.float32(_ERF_INV_CENTRAL[0]), np.float32(_ERF_INV_TAIL[0]))
+    for inner, outer in zip(_ERF_INV_CENTRAL[1:], _ERF_INV_TAIL[1:]):
+        p = jnp.where(central, np.float32(inner), np.float32(outer)) + p * w
+    return p * c
 
 
 def rank(key: jax.Array, size: int) -> jax.Array:

@@ -207,35 +207,48 @@ def _sync_round(key, topology: Topology, params: ScheduleParams, scenario: Scena
     return RoundDraws(jnp.ones((n,), jnp.float32) * params.compute_mean, zeros, zeros, zeros, jnp.zeros((n, n), bool))
 
 
-def _exponential_delays(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
-    return params.delay_mean * rng.exponential(key, (n, n))
+def _exponential_delays(raw: jax.Array, params: ScheduleParams) -> jax.Array:
+    return params.delay_mean * rng.exponential_of_bits(raw)
 
 
-def _pareto_delays(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
+def _pareto_delays(raw: jax.Array, params: ScheduleParams) -> jax.Array:
     """Pareto delays of shape ``tail_index`` with mean ``delay_mean``."""
     scale = params.delay_mean * (params.tail_index - 1) / params.tail_index
-    return scale * rng.pareto(key, params.tail_index, (n, n))
+    return scale * rng.pareto_of_bits(raw, params.tail_index)
 
 
-def _never_delivered(key: jax.Array, n: int, params: ScheduleParams) -> jax.Array:
-    return jnp.full((n, n), jnp.inf, jnp.float32)
+def _never_delivered(raw: jax.Array, params: ScheduleParams) -> jax.Array:
+    return jnp.full(raw.shape, jnp.inf, jnp.float32)
 
 
-def random_round(delays: Callable[[jax.Array, int, ScheduleParams], jax.Array], cut: bool = False):
-    """The ``draw`` of the random family: exponential computations (``slowdown`` times longer
-    for stragglers), uniform read and send offsets, and ``delays(key, n, params)``; with
-    ``cut``, the links across the partition wait for it to heal."""
+def process_bits(key: jax.Array, n: int) -> jax.Array:
+    """uint32 (n, 1 + 3n): row p is what process p draws in the round of ``key``.
+
+    Row p is ``rng.bits(fold_in(key, p), 1 + 3n)``: position 0 its computation, 1 + j its
+    read of j, 1 + n + q its send to q, 1 + 2n + q the delay of its message to q. One key
+    per process, not per purpose: XLA recomputes a scalar key's derivation inside every
+    fused loop that reads the stamps, where n keys are derived once per round (measured:
+    about half the integer work of the round's draws on a CPU).
+    """
+    return rng.bits_rows(rng.fold_in_range(key, n), 1 + 3 * n)
+
+
+def random_round(delays: Callable[[jax.Array, ScheduleParams], jax.Array], cut: bool = False):
+    """The ``draw`` of the random family (:func:`process_bits`): exponential computations
+    (``slowdown`` times longer for stragglers), uniform read and send offsets, and
+    ``delays(bits (n, n), params)``; with ``cut``, the links across the partition wait for
+    it to heal."""
 
     def draw(key, topology: Topology, params: ScheduleParams, scenario: ScenarioDraws, quorum: str) -> RoundDraws:
         n = topology.n
-        k_compute, k_read, k_send, k_delay = rng.split(key, 4)
-        compute = params.compute_mean * rng.exponential(k_compute, (n,))
+        own = process_bits(key, n)
+        compute = params.compute_mean * rng.exponential_of_bits(own[:, 0])
         compute = jnp.where(scenario.slow, compute * params.slowdown, compute)
         # Offsets inside one step are uniform on [0, 2 mean]: the same mean as an exponential
         # without its logarithm, two thirds of a round's transcendental work.
-        read_offset = 2.0 * params.read_mean * rng.uniform(k_read, (n, n))
-        send_offset = 2.0 * params.send_mean * rng.uniform(k_send, (n, n))
-        delay = delays(k_delay, n, params)
+        read_offset = 2.0 * params.read_mean * rng.uniform_of_bits(own[:, 1 : 1 + n])
+        send_offset = 2.0 * params.send_mean * rng.uniform_of_bits(own[:, 1 + n : 1 + 2 * n])
+        delay = delays(own[:, 1 + 2 * n :], params)
         links = partition_cut(topology, params) if cut else jnp.zeros((n, n), bool)
         return RoundDraws(compute, read_offset, send_offset, delay, links)
 

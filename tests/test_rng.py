@@ -82,3 +82,23 @@ def test_columns_are_the_per_key_streams_side_by_side(seed, rows, columns):
     each = np.stack([np.asarray(rng.normal(k, (rows,))) for k in keys], axis=1)
     np.testing.assert_allclose(np.asarray(rng.normal_columns(keys, rows)), each, rtol=1e-6, atol=1e-7)
 
+
+def test_erf_inv_is_accurate_on_the_inputs_the_generator_makes():
+    from scipy import special
+
+    k = np.arange(0, 2**24, 7, dtype=np.uint32)  # every 7th of the 2**24 bin centres, both tails included
+    k = np.concatenate([k, [2**24 - 1]])
+    centred = (k.astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0) + np.float32(2.0**-24)).astype(np.float32)
+    exact = special.erfinv(centred.astype(np.float64))
+    ours = np.asarray(jax.jit(rng._erf_inv)(jnp.asarray(centred)), np.float64)
+    assert np.max(np.abs(ours - exact) / np.maximum(np.abs(exact), 1e-30)) < 5e-7
+
+
+def test_normal_and_exponential_moments():
+    key = rng.seed_key(8)
+    z = np.asarray(rng.normal(rng.fold_in(key, 0), (N,)), np.float64)
+    se = 1 / np.sqrt(N)
+    assert abs(z.mean()) < 5 * se and abs(z.var() - 1) < 5 * np.sqrt(2) * se
+    assert abs(stats.skew(z)) < 5 * np.sqrt(6) * se and abs(stats.kurtosis(z)) < 5 * np.sqrt(24) * se
+    e = np.asarray(rng.exponential(rng.fold_in(key, 1), (N,)), np.float64)
+    assert abs(e.mean() - 1) < 5 * se and abs(e.var() - 1) < 5 * np.sqrt(8) * se

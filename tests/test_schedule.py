@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftsgd_jax import rng
@@ -274,3 +274,30 @@ def test_the_adversary_offsets_its_sends_so_crashes_cut_broadcasts_part_way():
     s, r, p = np.nonzero(partial)
     assert np.all(crash.round[s, p] == r) and not np.any(out.finished[s, r, p])
     assert np.any(played.draws.send_offset[..., others] > 0)
+
+
+@settings(max_examples=12, deadline=None)  # every topology is a compile
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(1, 3), min_size=1, max_size=4))
+def test_a_random_round_draws_from_one_key_per_process_at_the_documented_positions(seed, sizes):
+    """Row p of ``process_bits`` is ``bits(fold_in(key, p), 1 + 3n)``: 0 its computation,
+    1 + j its read of j, 1 + n + q its send to q, 1 + 2n + q its delay to q."""
+    from ftsgd_jax.schedulers import process_bits
+
+    topology = Topology(tuple(sizes))
+    n = topology.n
+    key = rng.fold_in(rng.seed_key(seed), 7)
+    own = np.stack([np.asarray(rng.bits(rng.fold_in(key, p), (1 + 3 * n,))) for p in range(n)])
+    np.testing.assert_array_equal(np.asarray(process_bits(key, n)), own)
+    scheduler = make_scheduler("random", topology, stragglers=0)
+    draws = draw_round(key, topology, scheduler, ScenarioDraws(slow=jnp.zeros((n,), bool)), "weighted")
+    params = scheduler.params
+
+    def on_grid(t):
+        return np.round(np.asarray(t, np.float32) * TICKS_PER_UNIT) / TICKS_PER_UNIT
+
+    uniform, exponential = (np.asarray(f(jnp.asarray(own))) for f in (rng.uniform_of_bits, rng.exponential_of_bits))
+    compute = np.maximum(on_grid(params.compute_mean * exponential[:, 0]), 1 / TICKS_PER_UNIT)
+    np.testing.assert_allclose(np.asarray(draws.compute), compute, atol=1 / TICKS_PER_UNIT)
+    np.testing.assert_allclose(np.asarray(draws.read_offset), on_grid(2 * params.read_mean * uniform[:, 1 : 1 + n]), atol=1 / TICKS_PER_UNIT)
+    np.testing.assert_allclose(np.asarray(draws.send_offset), on_grid(2 * params.send_mean * uniform[:, 1 + n : 1 + 2 * n]), atol=1 / TICKS_PER_UNIT)
+    np.testing.assert_allclose(np.asarray(draws.delay), on_grid(params.delay_mean * exponential[:, 1 + 2 * n :]), atol=1 / TICKS_PER_UNIT)
