@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ftsgd_jax import algorithms, engine, reference, results
+from ftsgd_jax import algorithms, engine, reference, results, rng
 from ftsgd_jax.config import RunConfig, build_config
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -44,6 +44,13 @@ def load_manifest(results_dir: Path) -> dict[str, Any]:
     manifest = results.read_json(manifest_path)
     if not isinstance(manifest, dict):
         raise ConfigError("results", f"{manifest_path} is not a JSON object")
+    drawn_with = results.streams_of(manifest.get("environment"))
+    if drawn_with != rng.STREAMS:
+        raise ConfigError(
+            "results",
+            f"{results_dir} was drawn with random streams {drawn_with} (an older ftsgd), this version draws "
+            f"streams {rng.STREAMS}: a replay would show other scenarios; re-run it to replay it",
+        )
     return manifest
 
 

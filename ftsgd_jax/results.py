@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ftsgd_jax import rng
 from ftsgd_jax.engine import RunResult
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -47,12 +48,22 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     return {
         "versions": versions,
+        "random_streams": rng.STREAMS,
         "python": platform.python_version(),
         "devices": [str(device) for device in jax.devices()],
         "backend": jax.default_backend(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
     }
+
+
+def streams_of(stored: Mapping[str, Any] | None) -> int:
+    """The random streams' version that results were drawn with: the ``random_streams`` or
+    ``streams`` entry of their manifest environment or spec stamp; 1 where results predate
+    the entry."""
+    stored = stored if isinstance(stored, Mapping) else {}
+    value = stored.get("random_streams", stored.get("streams", 1))
+    return value if isinstance(value, int) else 1
 
 
 def cpu_model() -> str:

@@ -24,6 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# The version of what a seed draws: raised whenever a change makes some seed's scenarios
+# other draws (2: a random-family round draws from one key per process, exponentials and
+# normals by log). Results record it; resuming or replaying results of another version is
+# refused, since the two would be different scenarios under one seed.
+STREAMS = 2
+
 _GOLDEN = np.uint32(0x9E3779B9)
 _M1 = np.uint32(0x85EBCA6B)
 _M2 = np.uint32(0xC2B2AE35)

@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ftsgd_jax import devices, engine, processes, results, theory
+from ftsgd_jax import devices, engine, processes, results, rng, theory
 from ftsgd_jax.config import DEFAULTS, RunConfig, build_config
 from ftsgd_jax.errors import ConfigError, closest, integer
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -223,7 +223,7 @@ class Sweep:
         self.configs = [point_config(self.base, values, path.parent) for values in self.points]
         # What decides the results: the base config and the set of points (not their order,
         # name, figures or description).
-        identity = {"format": FORMAT, "base": self.spec, "points": sorted(self.ids)}
+        identity = {"format": FORMAT, "streams": rng.STREAMS, "base": self.spec, "points": sorted(self.ids)}
         self.digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
         self.sweep_table = sweep
 
@@ -290,6 +290,14 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
     stamp = out / "spec.json"
     kind = results.folder_kind(out)
     if kind == "sweep" and stamp.is_file():
+        drawn_with = results.streams_of(_stored_stamp(out))
+        if resume and not force and drawn_with != rng.STREAMS:
+            raise ConfigError(
+                "--resume",
+                f"{out} holds scenarios drawn with random streams {drawn_with} (an older ftsgd), this "
+                f"version draws streams {rng.STREAMS}: the two would mix other scenarios under one seed; "
+                "use another folder or --force to replace them",
+            )
         if _stored_digest(out) != sweep.digest:
             if not force:
                 raise ConfigError(
@@ -310,15 +318,25 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
             )
         results.clear_results(out)
     results.remove_temporaries(out)
-    results.write_json(stamp, {"digest": sweep.digest, "format": FORMAT, "name": sweep.name, "spec": sweep.spec | {"sweep": sweep.sweep_table}})
+    results.write_json(
+        stamp,
+        {"digest": sweep.digest, "format": FORMAT, "streams": rng.STREAMS, "name": sweep.name,
+         "spec": sweep.spec | {"sweep": sweep.sweep_table}},
+    )
+
+
+def _stored_stamp(out: Path) -> dict[str, Any] | None:
+    """The ``spec.json`` of the sweep whose results ``out`` holds (None if unreadable)."""
+    try:
+        stamp = json.loads((out / "spec.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
 
 
 def _stored_digest(out: Path) -> str | None:
     """The digest of the spec whose results ``out`` holds (None if unreadable)."""
-    try:
-        return json.loads((out / "spec.json").read_text(encoding="utf-8")).get("digest")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
+    return (_stored_stamp(out) or {}).get("digest")
 
 
 def _stored_chunk(folder: Path) -> int:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ftsgd_jax import replay
+from ftsgd_jax import replay, rng
 from ftsgd_jax.cli import main
 
 RUN = """
@@ -83,3 +83,15 @@ def test_bad_replay_requests_are_one_line(run_dir, tmp_path, capsys, args, messa
 def test_missing_results_folder(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "nothing"), "--scenario", "0", "--out", str(tmp_path / "t")]) == 2
     assert "no results" in capsys.readouterr().err
+
+
+def test_replay_refuses_results_drawn_with_other_random_streams(run_dir, tmp_path, capsys):
+    # a replay draws with this version's streams: of an older folder it would show another
+    # scenario than the stored one, so it says so instead
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["environment"]["random_streams"] == rng.STREAMS
+    del manifest["environment"]["random_streams"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["replay", str(run_dir), "--scenario", "0", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "random streams 1" in err and not (tmp_path / "t").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ftsgd_jax import engine
+from ftsgd_jax import engine, rng
 from ftsgd_jax.cli import main
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.sweep import Sweep, expand, run_sweep
@@ -208,3 +208,20 @@ def test_a_sweep_without_figures_does_not_import_them(tmp_path, small_toml):
     )
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert imported == "[]"
+
+
+def test_resume_refuses_results_drawn_with_other_random_streams(tmp_path, capsys, small_toml):
+    # results of an older ftsgd whose seeds drew other scenarios must not be completed
+    # with this version's draws: the mix would look like one sweep and be none
+    (tmp_path / "a.toml").write_text(small_toml(grid='"faults.crashes" = [0]'))
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "a.toml"), "--out", str(out)]) == 0
+    stamp = json.loads((out / "spec.json").read_text())
+    assert stamp["streams"] == rng.STREAMS
+    del stamp["streams"]  # as written before the streams were versioned
+    (out / "spec.json").write_text(json.dumps(stamp))
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "a.toml"), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "random streams 1" in err and f"streams {rng.STREAMS}" in err and "--force" in err
+    assert main(["sweep", str(tmp_path / "a.toml"), "--out", str(out), "--force"]) == 0
