@@ -125,10 +125,10 @@ def run_scaling(
 
 
 def device_label(machine: Mapping[str, Any]) -> str:
-    kind = machine.get("device_kind") or machine.get("backend") or "device"
+    """'CPU (k cores)' for a CPU run, else the accelerator's kind (e.g. 'NVIDIA H200')."""
     if str(machine.get("backend", "")).lower() == "cpu":
         return f"CPU ({machine.get('usable_cores') or machine.get('cores')} cores)"
-    return str(kind)
+    return str(machine.get("device_kind") or machine.get("backend") or "device")
 
 
 def draw(payloads: Sequence[Mapping[str, Any]], figure_path: Path) -> None:
