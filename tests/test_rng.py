@@ -83,15 +83,29 @@ def test_columns_are_the_per_key_streams_side_by_side(seed, rows, columns):
     np.testing.assert_allclose(np.asarray(rng.normal_columns(keys, rows)), each, rtol=1e-6, atol=1e-7)
 
 
-def test_erf_inv_is_accurate_on_the_inputs_the_generator_makes():
+def test_every_normal_the_generator_can_make_is_finite_antisymmetric_and_accurate():
+    """All 2**24 bins, through the compiled generator as the engine compiles it: XLA's
+    simplifier reassociates float constants (``1 + (x - 1 + 2**-24)`` became ``x``), so a
+    check of the erfinv on inputs made in NumPy would not see what the program computes."""
     from scipy import special
 
-    k = np.arange(0, 2**24, 7, dtype=np.uint32)  # every 7th of the 2**24 bin centres, both tails included
-    k = np.concatenate([k, [2**24 - 1]])
-    centred = (k.astype(np.float32) * np.float32(2.0**-23) - np.float32(1.0) + np.float32(2.0**-24)).astype(np.float32)
-    exact = special.erfinv(centred.astype(np.float64))
-    ours = np.asarray(jax.jit(rng._erf_inv)(jnp.asarray(centred)), np.float64)
-    assert np.max(np.abs(ours - exact) / np.maximum(np.abs(exact), 1e-30)) < 5e-7
+    raw = jnp.arange(2**24, dtype=jnp.uint32) << 8
+    z = np.asarray(jax.jit(rng.normal_of_bits)(raw), np.float64)
+    assert np.isfinite(z).all()
+    np.testing.assert_array_equal(z[::-1], -z)
+    centres = (2.0 * np.arange(2**24, dtype=np.float64) + 1.0) / 2**24 - 1.0
+    exact = np.sqrt(2.0) * special.erfinv(centres)
+    assert np.max(np.abs(z - exact) / np.abs(exact)) < 5e-7
+
+
+def test_every_exponential_and_pareto_the_generator_can_make_is_finite_and_accurate():
+    raw = jnp.arange(2**24, dtype=jnp.uint32) << 8
+    e = np.asarray(jax.jit(rng.exponential_of_bits)(raw), np.float64)
+    exact = -np.log1p(-np.arange(2**24, dtype=np.float64) / 2**24)
+    assert np.isfinite(e).all() and e.min() == 0.0
+    assert np.max(np.abs(e - exact) / np.maximum(exact, 2.0**-24)) < 2.5e-7
+    p = np.asarray(jax.jit(rng.pareto_of_bits)(raw, jnp.float32(0.5)), np.float64)
+    assert np.isfinite(p).all() and p.min() == 1.0
 
 
 def test_normal_and_exponential_moments():
