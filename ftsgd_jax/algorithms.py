@@ -88,6 +88,10 @@ def gradient_bound(spec: Any, objective: Objective) -> float:
     return float(objective.grad_bound(1.0 + float(np.linalg.norm(centre)), tail=1e-6))
 
 
+UNBOUNDED_ROUNDS = np.iinfo(np.int64).max
+"""``RoundPlan.needed`` of an iteration whose eps_t is 0: no finite number of rounds reaches it."""
+
+
 class RoundPlan(NamedTuple):
     """Agreement rounds per iteration: what runs, and what the theory asked for."""
 
@@ -116,10 +120,16 @@ def rounds_schedule(spec: Any, objective: Objective, topology: Topology, iterati
         raise ConfigError(
             "algorithm.rounds", f"'auto' needs a contraction factor below 1, rule {spec.rule!r} has {factor:g} for n = {topology.n}; give a number of rounds"
         )
-    if factor <= 0:  # one round makes every view agree (a single process)
-        needed = np.ones(iterations, np.int64)
-    else:
-        needed = np.maximum(np.ceil(np.log(eps / spread) / math.log(factor)), 1).astype(np.int64)
+    needed = np.ones(iterations, np.int64)
+    if factor > 0:  # else one round makes every view agree (a single process)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            count = np.ceil(np.log(eps / spread) / math.log(factor))
+        # eps_t = 0 (a step size that is 0 in float32, as a long cosine schedule ends) asks for
+        # exact agreement, which no number of rounds reaches; spread 0 agrees already
+        count = np.where(spread == 0, 1.0, np.where(eps == 0, np.inf, count))
+        finite = np.isfinite(count)
+        needed[finite] = np.maximum(count[finite], 1).astype(np.int64)
+        needed[~finite] = UNBOUNDED_ROUNDS
     return RoundPlan(np.minimum(needed, spec.max_rounds).astype(np.int32), needed)
 
 

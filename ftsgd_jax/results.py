@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ftsgd_jax import rng
+from ftsgd_jax.algorithms import UNBOUNDED_ROUNDS
 from ftsgd_jax.engine import RunResult
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS
@@ -54,6 +55,9 @@ def environment() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        # where compiled programs were cached across runs (JAX_COMPILATION_CACHE_DIR), so that
+        # a small compile_seconds reads as a cache hit, not as a cheaper program
+        "compilation_cache": jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None,
     }
 
 
@@ -150,8 +154,10 @@ def capped_rounds_warning(result: RunResult, max_rounds: int) -> str | None:
     capped = result.rounds_needed > result.rounds_per_iteration
     if not capped.any():
         return None
+    most = int(result.rounds_needed.max())
+    needed = "exact agreement (eps_t = 0, a step size of 0)" if most == UNBOUNDED_ROUNDS else f"up to {most} agreement rounds"
     return (
-        f"warning: rounds = 'auto' needed up to {int(result.rounds_needed.max())} agreement rounds; "
+        f"warning: rounds = 'auto' needed {needed}; "
         f"{int(capped.sum())} of {capped.size} iterations ran max_rounds = {max_rounds}, where eps_t is not "
         "guaranteed (column rounds_capped; raise algorithm.max_rounds)"
     )

@@ -88,6 +88,21 @@ def test_auto_rounds_are_the_fewest_that_reach_eps_capped_at_max_rounds(clusters
         eps_before = eps
 
 
+def test_a_step_size_of_zero_asks_for_exact_agreement_and_is_capped_and_flagged():
+    """A cosine schedule over 20,000 iterations ends on alpha = 0 in float32, so eps_t = 0:
+    no number of rounds reaches exact agreement. Those iterations run max_rounds and count
+    as capped (the cast of an infinite count made them run 0 rounds, unflagged)."""
+    iterations = 20_000
+    config = configured({"kind": "gen", "rounds": "auto", "step": "cosine", "lr": 0.05, "max_rounds": 16}, iterations=iterations)
+    spec, objective, topology = config.algorithm, config.objective, config.topology
+    zero = algorithms.step_sizes(spec, objective, iterations) == 0
+    assert zero.any() and not zero.all()
+    plan = algorithms.rounds_schedule(spec, objective, topology, iterations)
+    assert plan.rounds.min() >= 1 and plan.needed.min() >= 1
+    assert (plan.rounds[zero] == 16).all() and (plan.needed[zero] == algorithms.UNBOUNDED_ROUNDS).all()
+    assert (plan.needed[~zero] < algorithms.UNBOUNDED_ROUNDS).all()
+
+
 def test_one_process_agrees_in_one_round_and_a_rule_that_cannot_contract_is_refused(monkeypatch):
     """mean's factor 1 - 1/n is 0 for one process (one round makes every view agree); a
     factor of 1 could never reach eps_t, which ``auto`` must say instead of planning 1 round."""

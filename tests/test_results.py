@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ftsgd_jax import cli, engine, results
+from ftsgd_jax import algorithms, cli, engine, results
 from ftsgd_jax.config import build_config
 from ftsgd_jax.metrics import METRIC_COLUMNS
 
@@ -125,6 +125,10 @@ def test_capped_rounds_warning_counts_the_capped_iterations():
     assert results.capped_rounds_warning(result, 8) == (
         "warning: rounds = 'auto' needed up to 12 agreement rounds; 2 of 10 iterations ran max_rounds = 8, "
         "where eps_t is not guaranteed (column rounds_capped; raise algorithm.max_rounds)"
+    )
+    exact = hand_made_result(rng, 2, 2, 4, rounds=[8] * 10, needed=[8] * 9 + [algorithms.UNBOUNDED_ROUNDS])
+    assert results.capped_rounds_warning(exact, 8).startswith(
+        "warning: rounds = 'auto' needed exact agreement (eps_t = 0, a step size of 0); 1 of 10 iterations ran max_rounds = 8"
     )
 
 
