@@ -65,6 +65,34 @@ def test_no_traceback_from_the_installed_command(tmp_path):
     assert "Traceback" not in proc.stderr and "nope.toml" in proc.stderr
 
 
+def test_a_compilation_cache_is_recorded_and_a_cached_program_gives_the_same_results(small_config, tmp_path):
+    """README Performance: JAX's persistent cache skips the compile of a program run before;
+    the manifest says a cache was used, and the program loaded from it draws the same bits."""
+    import os
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    for name in ("cold", "warm"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ftsgd_jax", "run", str(small_config), "--out", str(tmp_path / name)],
+            capture_output=True, text=True, env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        if name == "cold":
+            written = sorted(p.name for p in cache.iterdir())
+            assert any(p.startswith("jit_simulate_one") for p in written)
+    for name in ("cold", "warm"):
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert manifest["environment"]["compilation_cache"] == str(cache)
+    assert sorted(p.name for p in cache.iterdir()) == written  # the warm run compiled nothing new
+    cold, warm = (pq.read_table(tmp_path / name / "metrics.parquet") for name in ("cold", "warm"))
+    assert cold.column_names == warm.column_names
+    for column in cold.column_names:  # bit for bit, NaN where NaN (Table.equals counts NaN != NaN)
+        np.testing.assert_array_equal(cold[column].to_numpy(), warm[column].to_numpy(), err_msg=column)
+    assert main(["run", str(small_config), "--out", str(tmp_path / "off")]) == 0
+    assert json.loads((tmp_path / "off" / "manifest.json").read_text())["environment"]["compilation_cache"] is None
+
+
 def test_diverging_scenarios_are_counted_and_named(small_config, tmp_path, capsys):
     args = ["--set", "algorithm.step=constant", "--set", "algorithm.lr=50.0", "--set", "objective.L=4.0"]
     assert main(["run", str(small_config), "--out", str(tmp_path / "d"), *args]) == 0
