@@ -95,6 +95,12 @@ class Scheduler:
     settings: Mapping[str, Any]  # the resolved user-facing values, for manifests
 
 
+SMALLEST_TAIL_INDEX = 1 / (1 - math.log2(100) / 24)
+"""heavy_tail's smallest Pareto shape a: a delay is ``scale * (1 - u) ** (-1 / a)`` for a
+24-bit uniform u, so the tail is cut at 2**(24 / a) times the scale and the mean falls short
+by 2**(-24 (a - 1) / a), at most 1% from this a (about 1.383) up."""
+
+
 def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
     """Validate user settings for a scheduler and resolve every default."""
     family = SCHEDULERS[choice("schedule.kind", kind, SCHEDULERS)]
@@ -112,7 +118,15 @@ def make_scheduler(kind: str, topology: Topology, **settings: Any) -> Scheduler:
             )
     real("schedule.slowdown", resolved["slowdown"], low=1.0, high=EXACT_SPAN)
     real("schedule.late", resolved["late"], low=0.0, high=LONGEST_UNTIL)
-    real("schedule.tail_index", resolved["tail_index"], low=1.0, high=1000.0, low_open=True, note=" (finite mean delay)")
+    tail_index = real("schedule.tail_index", resolved["tail_index"], low=1.0, high=1000.0, low_open=True, note=" (finite mean delay)")
+    if tail_index < SMALLEST_TAIL_INDEX:
+        raise ConfigError(
+            "schedule.tail_index",
+            f"got {tail_index!r}: delays are drawn from 24-bit uniforms, which cut the Pareto tail at "
+            f"{2 ** (24 / tail_index):.3g} times its scale and so lower the mean delay by "
+            f"{2 ** (-24 * (tail_index - 1) / tail_index):.1%}; need >= {math.ceil(SMALLEST_TAIL_INDEX * 1000) / 1000} "
+            "(at most 1% below delay_mean)",
+        )
     until = resolved["until"]
     if not (isinstance(until, (int, float)) and not isinstance(until, bool) and until == math.inf):
         real("schedule.until", until, low=0.0, high=LONGEST_UNTIL, note=" or inf (never heals)")

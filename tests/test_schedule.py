@@ -186,6 +186,26 @@ def test_same_seed_gives_identical_arrays_and_a_lane_reruns_alone():
         np.testing.assert_array_equal(batched[lane], single)
 
 
+def test_heavy_tail_delays_keep_their_mean_within_1_percent_or_are_refused():
+    """Delays come from 24-bit uniforms, so the Pareto tail is cut at 2**(24 / a) times its
+    scale and its mean falls short by 2**(-24 (a - 1) / a): 6% at a = 1.2, 85% at 1.01,
+    which ran with exit status 0. The mean over all 2**24 equally likely bins, through the
+    compiled sampler and the time grid, is the exact mean a run draws from."""
+    from ftsgd_jax import schedulers
+    from ftsgd_jax.schedule import on_grid
+
+    raw = jnp.arange(2**24, dtype=jnp.uint32) << 8
+    draw = jax.jit(lambda r, p: on_grid(schedulers._pareto_delays(r, p)))
+    smallest = round(schedulers.SMALLEST_TAIL_INDEX + 5e-4, 3)
+    for tail_index in (smallest, 1.5, 3.0):
+        params = make_scheduler("heavy_tail", Topology((2, 2)), tail_index=tail_index, delay_mean=2.0).params
+        mean = np.asarray(draw(raw, params), np.float64).mean()
+        assert abs(mean / 2.0 - 1) <= 0.01, (tail_index, mean)
+    for tail_index in (1.01, 1.2, 1.38):
+        with pytest.raises(ConfigError, match="schedule.tail_index.*24-bit"):
+            make_scheduler("heavy_tail", Topology((2, 2)), tail_index=tail_index)
+
+
 @pytest.mark.parametrize(
     ("kind", "settings", "field"),
     [
