@@ -52,7 +52,9 @@ def midpoint_rule(points, mask):
         raise ConfigError("algorithm.rule", f"'midpoint' needs dimension d = 1, got d = {points.shape[1]}")
     lo = jnp.min(jnp.where(mask[:, None], points, jnp.inf), axis=0)
     hi = jnp.max(jnp.where(mask[:, None], points, -jnp.inf), axis=0)
-    return jnp.where(jnp.any(mask), 0.5 * lo + 0.5 * hi, 0.0)
+    # halves first, kept apart: XLA rewrote 0.5 lo + 0.5 hi into (lo + hi) 0.5, which overflows
+    half_lo, half_hi = jax.lax.optimization_barrier((0.5 * lo, 0.5 * hi))
+    return jnp.where(jnp.any(mask), half_lo + half_hi, 0.0)
 
 
 def view_mean(values, view):

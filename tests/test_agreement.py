@@ -427,6 +427,17 @@ def test_mean_contracts_by_one_minus_one_over_n(n, d, seed):
     after = max(np.linalg.norm(a - b) for a in out for b in out)
     assert after <= ag.contraction_factor("mean", n, d) * before + 1e-5
 
+def test_the_compiled_midpoint_stays_finite_where_the_range_does_not():
+    """0.5 lo + 0.5 hi is finite for every pair of finite floats; XLA rewrote it into
+    (lo + hi) 0.5, which overflows above 1.7e38 (and differed from the NumPy reference)."""
+    values = jnp.asarray([[2e38], [3e38], [1.0]], jnp.float32)
+    view = jnp.asarray([[True, True, False]] * 3)
+    compiled = np.asarray(jax.jit(lambda v, w: apply_rule("midpoint", v, w, 0))(values, view), np.float64)
+    np.testing.assert_allclose(compiled, 2.5e38, rtol=1e-6)
+    wide = jnp.asarray([[-3e38], [3e38], [0.0]], jnp.float32)
+    assert np.all(np.asarray(jax.jit(lambda v, w: apply_rule("midpoint", v, w, 0))(wide, view)) == 0.0)
+
+
 
 @FAST
 @given(st.sampled_from([3, 7]), st.integers(0, 2**31 - 1))
