@@ -41,7 +41,7 @@ from ftsgd_jax.config import RunConfig
 from ftsgd_jax.devices import chunk_size, scenario_sharding, select_devices
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
-from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition
+from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition, window_iterations
 from ftsgd_jax.objectives import Objective
 from ftsgd_jax.schedule import draw_round, draw_scenario, eventually_delivers, round_key
 from ftsgd_jax.schedulers import EXACT_SPAN, SCHEDULE_DEFAULTS, SCHEDULERS, TICKS_PER_UNIT, ScheduleParams, Scheduler
@@ -98,7 +98,7 @@ class ScenarioInputs(NamedTuple):
 
     key: jax.Array  # uint32[2]
     crashes: jax.Array  # int32
-    window: jax.Array  # (2,) float32: crash window, fractions of the iterations
+    window: jax.Array  # (2,) int32: the crash window's iterations [start, stop)
     schedule: ScheduleParams
 
 
@@ -129,7 +129,7 @@ def scenario_inputs(config: RunConfig, indices: np.ndarray) -> ScenarioInputs:
     and every eager operation costs a round trip (about 17 ms each on an H200 host).
     """
     seed_and_crashes = np.array([config.run.seed, config.crashes], np.uint32)
-    window = np.asarray(config.crash_pattern.window, np.float32)
+    window = window_iterations(config.crash_pattern.window, config.run.iterations)
     return _batched_inputs(np.asarray(indices, np.uint32), seed_and_crashes, window, config.scheduler.params)
 
 

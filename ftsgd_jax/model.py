@@ -11,7 +11,9 @@ that the schedule and engine layers can vmap over scenarios with fixed shapes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
+from fractions import Fraction
 from functools import cached_property
 
 import jax
@@ -173,6 +175,19 @@ def validate_crash_count(pattern: CrashPattern, crashes: int, topology: Topology
     return crashes
 
 
+def window_iterations(window: tuple[float, float], iterations: int) -> np.ndarray:
+    """(2,) int32 ``[start, stop)``: the iterations of a crash window given as fractions of
+    the run, ``[floor(start T), ceil(end T))`` with at least one iteration, within the run.
+
+    Computed on the host in exact decimal arithmetic (the fractions as written): in float32,
+    0.15 x 100 is 15.0000006 and 0.59 x 100 is 58.9999970, whose ceil and floor moved
+    crashes one iteration outside the window.
+    """
+    start = min(math.floor(Fraction(str(window[0])) * iterations), iterations - 1)
+    stop = min(max(math.ceil(Fraction(str(window[1])) * iterations), start + 1), iterations)
+    return np.array([start, stop], np.int32)
+
+
 def draw_crash_points(
     key: jax.Array,
     topology: Topology,
@@ -183,25 +198,23 @@ def draw_crash_points(
 ) -> CrashPoints:
     """The crash point of every process (see :class:`CrashPoints`).
 
-    ``window``: (2,) fractions of the run's iterations in which crashes fall; the iteration
-    is uniform on ``[floor(start T), ceil(end T))`` (at least one iteration), so with
-    ``crashes = f`` exactly f processes crash within the run. ``rounds_per_iteration``: (T,)
-    static round counts, which place an iteration's rounds on the global round axis.
+    ``window``: (2,) int32 ``[start, stop)``, the iterations in which crashes fall
+    (:func:`window_iterations`); the iteration is uniform on it, so with ``crashes = f``
+    exactly f processes crash within the run. ``rounds_per_iteration``: (T,) static round
+    counts, which place an iteration's rounds on the global round axis.
     """
     n, m = topology.n, topology.m
     never = CrashPoints(jnp.full((n,), NEVER, jnp.int32), jnp.zeros((n,), jnp.float32))
     if kind == "none":
         return never
-    iterations = len(rounds_per_iteration)
     first_round = jnp.asarray(np.concatenate([[0], np.cumsum(rounds_per_iteration)[:-1]]), jnp.int32)
     per_iteration = jnp.asarray(rounds_per_iteration, jnp.int32)
     key_who, key_iteration, key_round, key_fraction = rng.split(key, 4)
     units = m if kind == "clusters" else n
     chosen = rng.rank(key_who, units) < crashes
-    start = jnp.floor(window[0] * iterations)
-    stop = jnp.maximum(jnp.ceil(window[1] * iterations), start + 1)
-    iteration = (start + jnp.floor(rng.uniform(key_iteration, (units,)) * (stop - start))).astype(jnp.int32)
-    iteration = jnp.clip(iteration, 0, iterations - 1)
+    start, stop = window[0], window[1]
+    offset = jnp.floor(rng.uniform(key_iteration, (units,)) * (stop - start).astype(jnp.float32)).astype(jnp.int32)
+    iteration = start + jnp.minimum(offset, stop - start - 1)  # u (stop - start) may round up to stop - start
     within = jnp.floor(rng.uniform(key_round, (units,)) * per_iteration[iteration]).astype(jnp.int32)
     fraction = rng.uniform(key_fraction, (units,))
     round_index = first_round[iteration] + jnp.minimum(within, per_iteration[iteration] - 1)

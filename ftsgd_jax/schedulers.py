@@ -412,15 +412,13 @@ def searched_crash_points(
     At most ``crashes`` processes crash: those of the ``crashes`` highest crash scores whose
     score is positive (ties go to the lower process id). Each crashes in the round
     ``sigmoid(crash_at)`` of the way through the crash window's rounds, at the fraction
-    ``sigmoid(crash_fraction)`` (below 1) of that round's own steps.
+    ``sigmoid(crash_fraction)`` (below 1) of that round's own steps. ``window``: (2,) int32,
+    the crash window's iterations ``[start, stop)`` (:func:`ftsgd_jax.model.window_iterations`).
     """
     n = topology.n
     genes = split_genome(params.genome, n)
-    iterations = len(rounds_per_iteration)
     first_round = jnp.asarray(np.concatenate([[0], np.cumsum(rounds_per_iteration)]), jnp.int32)
-    start = jnp.clip(jnp.floor(window[0] * iterations), 0, iterations - 1).astype(jnp.int32)
-    stop = jnp.clip(jnp.maximum(jnp.ceil(window[1] * iterations), start + 1), 1, iterations).astype(jnp.int32)
-    low, high = first_round[start], first_round[stop]
+    low, high = first_round[window[0]], first_round[window[1]]
     offset = jnp.floor(jax.nn.sigmoid(genes.crash_at) * (high - low).astype(jnp.float32)).astype(jnp.int32)
     round_index = jnp.minimum(low + offset, high - 1)
     fraction = jnp.minimum(jax.nn.sigmoid(genes.crash_fraction), np.float32(1.0 - 2.0**-24))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax import rng
-from ftsgd_jax.model import CrashPattern, Topology, draw_crash_points
+from ftsgd_jax.model import CrashPattern, Topology, draw_crash_points, window_iterations
 from ftsgd_jax.schedule import TICKS_PER_UNIT, absolute_end_time, genome_size, make_scheduler, run_rounds
 
 
@@ -41,8 +41,8 @@ def batched_runner(sizes: tuple[int, ...], kind: str, pattern: str, rounds: int,
     if kind == "searched" and "genome" not in settings:  # a fixed genome spread over its whole range
         settings["genome"] = np.random.default_rng(len(sizes)).normal(0.0, 3.0, genome_size(topology.n)).tolist()
     scheduler = make_scheduler(kind, topology, **settings)
-    window = jnp.asarray(CrashPattern(pattern).window, jnp.float32)
     per_iteration = np.ones(rounds, np.int32)
+    window = window_iterations(CrashPattern(pattern).window, rounds)
 
     def one(key, crashes):
         crash_key, run_key = rng.split(key, 2)

@@ -1,6 +1,7 @@
 """Tests of ftsgd_jax.model: topology, quorum rules, majority condition, crash patterns."""
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from ftsgd_jax.model import (
     majority_condition,
     quorum_met,
     validate_crash_count,
+    window_iterations,
 )
 
 cluster_sizes = st.lists(st.integers(1, 5), min_size=1, max_size=6)
@@ -95,7 +97,7 @@ def test_majority_condition_asks_every_live_process_for_a_reachable_quorum(sizes
 
 def _points(kind, crashes, rounds=np.ones(50, np.int32), window=(0.0, 1.0), seed=7, topo=Topology((2, 2, 3, 1))):
     return jax.tree.map(
-        np.asarray, draw_crash_points(rng.seed_key(seed), topo, kind, crashes, jnp.asarray(window, jnp.float32), rounds)
+        np.asarray, draw_crash_points(rng.seed_key(seed), topo, kind, crashes, window_iterations(window, len(rounds)), rounds)
     )
 
 
@@ -126,7 +128,7 @@ def test_crash_iterations_are_uniform_over_the_window():
     """Over many seeds, crash iterations fill [floor(0.25 T), ceil(0.75 T)) evenly, rounds of the iteration too."""
     rounds = np.full(40, 3, np.int32)
     topo = Topology((2, 2, 3, 1))
-    window = jnp.asarray([0.25, 0.75], jnp.float32)
+    window = window_iterations((0.25, 0.75), len(rounds))
     draw = jax.vmap(lambda key: draw_crash_points(key, topo, "random", 1, window, rounds).round)
     hits = np.asarray(jax.jit(draw)(jax.vmap(rng.seed_key)(jnp.arange(2000)))).ravel()
     hits = hits[hits != NEVER]
@@ -137,14 +139,40 @@ def test_crash_iterations_are_uniform_over_the_window():
     assert np.all(np.bincount(within) > 0.25 * len(within))
 
 
+@pytest.mark.parametrize(("window", "iterations"), [((0.0, 0.15), 100), ((0.59, 1.0), 100), ((0.07, 0.29), 100), ((0.3, 0.7), 1000)])
+def test_crashes_fall_in_the_windows_iterations_exactly(window, iterations):
+    """[floor(start T), ceil(end T)) in exact decimal arithmetic, every iteration of it hit,
+    none beyond: in float32, 0.15 x 100 is 15.0000006 (ceil 16) and 0.59 x 100 is
+    58.9999970 (floor 58), which moved crashes one iteration outside the window."""
+    from fractions import Fraction
+
+    from ftsgd_jax import engine
+    from ftsgd_jax.config import build_config
+
+    config = build_config(
+        {
+            "system": {"clusters": [4, 4]},
+            "faults": {"pattern": "random", "crashes": 8, "window": list(window)},
+            "run": {"iterations": iterations, "scenarios": 400, "record_every": iterations},
+        }
+    )
+    sim = engine.simulation(config)
+    inputs = engine.scenario_inputs(config, np.arange(config.run.scenarios))
+    crash = jax.jit(jax.vmap(lambda one: engine.scenario_setup(sim.static, sim.plan, one).crash))(inputs)
+    hit = np.unique(np.asarray(crash.round))  # one round per iteration
+    start = math.floor(Fraction(str(window[0])) * iterations)
+    stop = math.ceil(Fraction(str(window[1])) * iterations)
+    np.testing.assert_array_equal(hit, np.arange(start, stop))
+
+
 def test_crash_count_and_window_are_runtime_values():
     topo = Topology((2, 2, 2))
     rounds = np.ones(10, np.int32)
     draw = jax.jit(lambda key, f, w: draw_crash_points(key, topo, "random", f, w, rounds))
-    window = jnp.asarray([0.0, 1.0], jnp.float32)
+    window = window_iterations((0.0, 1.0), len(rounds))
     counts = [int((np.asarray(draw(rng.seed_key(0), f, window).round) != NEVER).sum()) for f in range(topo.n + 1)]
     assert counts == list(range(topo.n + 1))
-    late = np.asarray(draw(rng.seed_key(0), 6, jnp.asarray([0.9, 1.0], jnp.float32)).round)
+    late = np.asarray(draw(rng.seed_key(0), 6, window_iterations((0.9, 1.0), len(rounds))).round)
     assert np.all(late == 9)
     assert draw._cache_size() == 1
 
