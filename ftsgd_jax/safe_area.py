@@ -843,8 +843,11 @@ def _centroid_bound(q, mask, f):
     """Upper bound of the centroid's depth violation: the centroid of V minus R (|R| = f) is in
     conv(V minus R) and differs from the centroid by ``sum_R q_i / (m - f)``."""
     norms = jnp.where(mask, _norms(q), 0.0)
-    top = lax.top_k(norms, min(f, q.shape[0]))[0] if f > 0 else jnp.zeros(0, q.dtype)
-    return jnp.sum(top) / jnp.maximum(_count(mask) - f, 1).astype(q.dtype)
+    if f == 1:  # top_k is a sort on a CPU, several times a max's cost
+        top = jnp.max(norms)
+    else:
+        top = jnp.sum(lax.top_k(norms, min(f, q.shape[0]))[0]) if f > 0 else jnp.zeros((), q.dtype)
+    return top / jnp.maximum(_count(mask) - f, 1).astype(q.dtype)
 
 
 def _traced_centroid_bound(q, mask, f):
