@@ -34,7 +34,7 @@ import optax
 
 from ftsgd_jax import agreement, rng
 from ftsgd_jax.errors import ConfigError
-from ftsgd_jax.metrics import contraction
+from ftsgd_jax.metrics import contraction, masked_max
 from ftsgd_jax.model import CrashPoints, Topology
 from ftsgd_jax.objectives import Objective, stochastic_grad_columns
 from ftsgd_jax.schedule import PlayedRound, Timeline, happens, play_round, round_key, start_timeline
@@ -299,7 +299,9 @@ def gen_iteration(plan: Plan, scenario: Scenario, state: State, t: jax.Array) ->
         worst = jnp.where(measured, jnp.fmax(worst, ratio), worst)
         total = total + jnp.where(measured, jnp.stack([ratio, 1.0]), 0.0)
         certified = counted & ~step.fallback
-        residual = jnp.fmax(residual, jnp.max(jnp.where(certified, step.residual, jnp.nan)))
+        # the uncertified (crashed, unfinished, fallen back) are left out of the max, not NaN,
+        # which fmax would have dropped together with every certified residual of the round
+        residual = jnp.fmax(residual, masked_max(step.residual, certified))
         fallbacks = fallbacks + jnp.sum(counted & step.fallback).astype(jnp.int32)
         return (values, timeline, finished, smallest, worst, total, residual, fallbacks), None
 
