@@ -20,6 +20,7 @@ FLOATS = (
     "view_min", "view_mean", "contraction_max", "contraction_mean",
 )
 INTS = ("rounds", "crashed", "blocked")
+FLOAT_DEFAULTS = {"loss_mean": 1.0}  # every objective has a loss, and a NaN loss of live processes reads as divergence
 SCENARIOS = 16
 T = np.arange(10, 101, 10)
 
@@ -75,7 +76,7 @@ def write_sweep(
         columns["scenario"].append(np.repeat(np.arange(SCENARIOS), T.size))
         columns["t"].append(np.tile(T, SCENARIOS))
         for c in FLOATS:
-            columns[c].append(np.asarray(values.get(c, np.full((SCENARIOS, T.size), np.nan)), np.float32).ravel())
+            columns[c].append(np.asarray(values.get(c, np.full((SCENARIOS, T.size), FLOAT_DEFAULTS.get(c, np.nan))), np.float32).ravel())
         for c in INTS:
             columns[c].append(np.asarray(values.get(c, np.zeros((SCENARIOS, T.size))), np.int32).ravel())
         columns["majority"].append(np.asarray(values.get("majority", np.ones((SCENARIOS, T.size))), bool).ravel())
@@ -219,6 +220,89 @@ def test_speedup(tmp_path):
     assert len(ideal) == 1 and np.array_equal(ideal[0].get_xdata(), ideal[0].get_ydata())
     assert len(lines) == 3  # ideal + one k-line per series
     assert ax.get_xscale() == "log"
+
+
+def test_sync_bound_takes_k_from_the_smallest_view(tmp_path):
+    """Complete (sync) views hold only the live processes, and seq's view is itself: k is the
+    measured smallest view, not n."""
+    configs = [
+        config(schedule={"kind": "sync"}, system={"clusters": [2, 2, 2, 2]}, faults={"pattern": "initial", "crashes": 3}),
+        config(schedule={"kind": "sync"}, system={"clusters": [2, 2, 2, 2]}, algorithm={"kind": "seq"}),
+        config(schedule={"kind": "sync"}, system={"clusters": [2, 2, 2, 2]}, faults={"pattern": "initial", "crashes": 1}),
+    ]
+    views = [np.full((SCENARIOS, T.size), 5.0), np.ones((SCENARIOS, T.size)), np.full((SCENARIOS, T.size), np.nan)]
+    metrics = [{"err_mean": noise(i) / T, "view_min": view} for i, view in enumerate(views)]
+    swept = ["algorithm.kind", "faults.crashes"]
+    sweep_dir = write_sweep(tmp_path / "s", "sync", ["error_vs_iteration"], swept, configs, metrics)
+    lines = theory_lines(figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir)).axes[0])
+    for line, k in zip(lines, (5, 1)):
+        t, y = line.get_data()
+        np.testing.assert_allclose(y, 1.0 / (k * t))
+    assert len(lines) == 2  # no measured view (NaN): no k, so no bound rather than a guess of n
+
+    configs, metrics = [], []
+    for m in (2, 4, 8):
+        configs.append(config(schedule={"kind": "sync"}, system={"clusters": [1] * m}, faults={"pattern": "initial", "crashes": 1}))
+        metrics.append({"err_mean": noise(m) / ((m - 1) * T), "view_min": np.full((SCENARIOS, T.size), m - 1)})
+    sweep_dir = write_sweep(tmp_path / "speed", "speed", ["speedup"], ["system.clusters"], configs, metrics)
+    ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
+    (k_line,) = [line for line in theory_lines(ax) if line.get_label() != "_ideal"]
+    np.testing.assert_array_equal(k_line.get_ydata(), [1, 3, 7])
+
+
+def test_loss_draws_each_points_optimum(tmp_path):
+    configs = [config(objective={"kind": "double_well", "dim": dim, "sigma": 0.5}, algorithm={"step": "constant"})
+               for dim in (1, 4)]
+    metrics = [{"loss_mean": -dim + 1.0 / T + 0 * noise(0)} for dim in (1, 4)]
+    sweep_dir = write_sweep(tmp_path / "s", "dw", ["loss_vs_iteration"], ["objective.dim"], configs, metrics)
+    optima = [point["theory"]["objective"]["q_star"] for point in read_manifest(sweep_dir)["points"]]
+    assert optima[0] != optima[1]
+    ax = figures.loss_vs_iteration.draw(figures.load_sweep(sweep_dir)).axes[0]
+    lines = theory_lines(ax)
+    assert [line.get_ydata()[0] for line in lines] == pytest.approx(optima)
+    assert [line.get_color() for line in lines] == [line.get_color() for line in measured(ax)]
+
+
+def test_bands_keep_infinities():
+    inf, nan = np.inf, np.nan
+    median, low, high = figures.style.bands(np.array([[1.0], [2.0], [inf], [inf], [inf]]))
+    assert (median[0], low[0], high[0]) == (inf, pytest.approx(1.4), inf)
+    median, low, high = figures.style.bands(np.array([[inf], [inf], [nan]]))
+    assert (median[0], low[0], high[0]) == (inf, inf, inf)
+    median, _, _ = figures.style.bands(np.array([[1.0], [nan], [3.0]]))  # NaN is no value: left out
+    assert median[0] == 2.0
+    assert np.isnan(figures.style.bands(np.array([[nan], [nan]]))[0][0])
+
+
+def diverging_sweep(directory: Path, figure_name: str) -> Path:
+    """Three points of an sc sweep over the step size: none, 3 and all 16 scenarios diverge at t = 60,
+    their error Inf for two records and then NaN (Inf − Inf), as the engine's metrics are."""
+    configs = [config(algorithm={"lr": lr, "step": "constant"}) for lr in (0.1, 0.4, 0.8)]
+    metrics = []
+    for diverged in (0, 3, SCENARIOS):
+        err, loss = noise(diverged) / T, np.ones((SCENARIOS, T.size))
+        err[:diverged, T >= 60] = loss[:diverged, T >= 60] = np.inf
+        err[:diverged, T >= 80] = loss[:diverged, T >= 80] = np.nan
+        metrics.append({"err_mean": err, "loss_mean": loss, "view_min": np.ones((SCENARIOS, T.size))})
+    return write_sweep(directory, "div", [figure_name], ["algorithm.lr"], configs, metrics)
+
+
+def test_diverged_scenarios_are_counted_and_said(tmp_path):
+    sweep_dir = diverging_sweep(tmp_path / "err", "error_vs_iteration")
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
+    calm, some, every = measured(fig.axes[0])
+    assert calm.get_label() == "lr=0.1"
+    assert some.get_label() == "lr=0.4 — 3 of 16 scenarios diverged at t = 60"
+    assert every.get_label() == "lr=0.8 — 16 of 16 scenarios diverged at t = 60"
+    assert np.all(np.isinf(every.get_ydata()[T >= 60]))  # +Inf, not left out of the median
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert every.get_label() in legend and some.get_label() in legend
+
+    sweep_dir = diverging_sweep(tmp_path / "speed", "speedup")
+    ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
+    series = {line.get_label(): line.get_ydata()[0] for line in measured(ax)}
+    assert series["lr=0.8 — 16 of 16 scenarios diverged at n = 4"] == 0.0  # no speed-up, rather than no point
+    assert "lr=0.4 — 3 of 16 scenarios diverged at n = 4" in series
 
 
 def faults_sweep(directory: Path, drop: tuple[str, ...] = ()) -> Path:

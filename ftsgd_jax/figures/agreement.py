@@ -17,8 +17,8 @@ FLOOR = 1e-7  # float32 resolution near 1: smaller disagreements are drawn at th
 @figure("agreement")
 def draw(sweep: SweepData) -> Figure:
     points = sweep.points
-    curves = [(point, *sweep.grid(point, "disagreement")) for point in points]
-    if not any(np.isfinite(values).any() for _, _, values in curves):
+    curves = [(point, *sweep.grid_diverged_as_inf(point, "disagreement")) for point in points]
+    if all(np.isnan(values).all() for _, _, values in curves):
         raise sweep.fail("disagreement is NaN at every point")
     fig, axes = new_figure(DOUBLE_COLUMN, 2.4, ncols=2)
     spread_ax, rounds_ax = axes[0]

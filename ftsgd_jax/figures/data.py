@@ -144,6 +144,19 @@ class SweepData:
         values[s_index, t_index] = column[rows].astype(np.float64)
         return times, values
 
+    def grid_diverged_as_inf(self, point: Point, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`grid` of a quantity of the parameters (error, loss, disagreement), +Inf where the
+        scenario had diverged and the value is NaN.
+
+        A diverged run's metrics go Inf and then NaN (Inf − Inf): that NaN is the divergence, not a
+        missing value, and quantiles must not leave it out. Diverged is what ``ftsgd run`` counts
+        (``results.nonfinite_scenarios``): live processes whose mean loss is NaN or ±Inf.
+        """
+        t, values = self.grid(point, name)
+        live = point.n - self.grid(point, "crashed")[1] - self.grid(point, "blocked")[1]
+        diverged = (live > 0) & ~np.isfinite(self.grid(point, "loss_mean")[1])
+        return t, np.where(diverged & np.isnan(values), np.inf, values)
+
     def final(self, point: Point, name: str) -> np.ndarray:
         """(scenarios,) values of a metric at the point's last record."""
         return self.grid(point, name)[1][:, -1]

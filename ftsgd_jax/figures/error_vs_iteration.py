@@ -1,12 +1,13 @@
 """error_vs_iteration: ‖x − x*‖² vs t (log-log) per point, beside the sc bound σ²/(μ² k t).
 
-k is the point's smallest view: n under the ``sync`` scheduler, else the median of the
-measured smallest view sizes. More than eight points are split into panels by a swept key.
+k is the point's measured smallest view (the median of ``view_min``), under every scheduler:
+n when views are complete, fewer under ``sync`` once processes crash (the views hold only the
+live ones) and 1 for seq; a point without a measured view gets no bound. A series with
+diverged scenarios says how many in its legend entry. More than eight points are split into
+panels by a swept key.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -14,15 +15,15 @@ from matplotlib.lines import Line2D
 
 from ftsgd_jax.figures.data import Point, SweepData
 from ftsgd_jax.figures.labels import MAX_SERIES, facet_key, facets, point_labels
-from ftsgd_jax.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, Palette, figure, legend_below, median, new_figure
+from ftsgd_jax.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, Palette, bands, figure, legend_below, new_figure
 from ftsgd_jax.figures.style import plot_band, theory_line
 
 
 @figure("error_vs_iteration")
 def draw(sweep: SweepData) -> Figure:
     points = sweep.points
-    curves = [(point, *sweep.grid(point, "err_mean")) for point in points]
-    if not any(np.isfinite(values).any() for _, _, values in curves):
+    curves = [(point, *sweep.grid_diverged_as_inf(point, "err_mean")) for point in points]
+    if all(np.isnan(sweep.grid(point, "err_mean")[1]).all() for point in points):  # before divergence reads Inf
         raise sweep.fail("err_mean is NaN at every point (objective without a known optimum)")
     key = facet_key(sweep) if len(points) > MAX_SERIES else None
     common, labels = point_labels(sweep, points, drop={key} if key else ())
@@ -35,10 +36,11 @@ def draw(sweep: SweepData) -> Figure:
     for ax, (title, members) in zip(axes[0], panels.items(), strict=True):
         for point in members:
             label, t, values = by_index[point.index]
-            handles.setdefault(label, plot_band(ax, t, values, label, palette(label)))
+            line = plot_band(ax, t, values, label, palette(label))
+            handles.setdefault(line.get_label(), line)  # a series diverging in one panel adds its own entry
             bound = point.theory["sc_bound"]
             k = bound_views(sweep, point)
-            if bound is not None and k:
+            if bound is not None and np.isfinite(k):
                 dense = np.geomspace(max(t[0], 1), t[-1], 64)
                 theory_line(ax, dense, bound["coefficient"] / (k * dense), color=palette(label))
                 theory_drawn = True
@@ -55,8 +57,11 @@ def draw(sweep: SweepData) -> Figure:
 
 
 def bound_views(sweep: SweepData, point: Point) -> float:
-    """The k of the bound: n for sync schedules, else the point's median min view size."""
-    if point.config.get("schedule", {}).get("kind") == "sync":
-        return float(point.n)
-    k = median(sweep.grid(point, "view_min")[1])
-    return k if math.isfinite(k) and k > 0 else float(point.n)
+    """The k of the bound: the median over scenarios and records of the measured smallest view
+    size, NaN where none was measured (no live process).
+
+    Measured rather than n under ``sync``: a sync view holds the live processes only, and seq's
+    view is its own (k = 1) whatever n is.
+    """
+    k = bands(sweep.grid(point, "view_min")[1].ravel())[0]
+    return float(k) if k > 0 else np.nan

@@ -24,8 +24,8 @@ def draw(sweep: SweepData) -> Figure:
     for i, (label, group) in enumerate(groups.items()):
         group = sorted(group, key=lambda p: int(sweep.setting(p, "faults", "crashes")))
         crashes = np.array([int(sweep.setting(p, "faults", "crashes")) for p in group])
-        finals = np.stack([sweep.final(p, metric) for p in group], axis=1)  # (scenarios, points)
-        handles.append(plot_band(error_ax, crashes, finals, label, colour(i), marker="o"))
+        finals = np.stack([sweep.grid_diverged_as_inf(p, metric)[1][:, -1] for p in group], axis=1)  # (scenarios, points)
+        handles.append(plot_band(error_ax, crashes, finals, label, colour(i), marker="o", x_name="f"))
         blocked = [float(np.mean(sweep.final(p, "blocked") > 0)) for p in group]
         blocked_ax.plot(crashes, blocked, marker="s", color=colour(i), label=label)
         majority = majority_fractions(sweep, group)

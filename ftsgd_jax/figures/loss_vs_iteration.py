@@ -1,4 +1,8 @@
-"""loss_vs_iteration: Q(x) vs t per point, a panel per objective kind, with Q* where known."""
+"""loss_vs_iteration: Q(x) vs t per point, a panel per objective kind, with Q* where known.
+
+Q* is each point's own (it changes with the objective's settings, e.g. dim): one line per
+distinct value, in its series' colour, black where several series share it.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +27,21 @@ def draw(sweep: SweepData) -> Figure:
     palette = Palette(labels)
     for ax, kind in zip(axes[0], kinds, strict=True):
         chosen = [(label, p) for label, p in zip(labels, points, strict=True) if p.config["objective"]["kind"] == kind]
-        lowest, times = [np.inf], []
+        lowest, times, optima = [np.inf], [], {}
         for label, point in chosen:
-            t, values = sweep.grid(point, "loss_mean")
-            handles.setdefault(label, plot_band(ax, t, values, label, palette(label)))
+            t, values = sweep.grid_diverged_as_inf(point, "loss_mean")
+            line = plot_band(ax, t, values, label, palette(label))
+            handles.setdefault(line.get_label(), line)
             lowest.append(np.nanmin(values) if np.isfinite(values).any() else np.inf)
             times.extend([t[0], t[-1]])
+            optimum = point.theory["objective"]["q_star"]
+            if optimum is not None:
+                optima.setdefault(optimum, []).append(palette(label))
         logarithmic = min(lowest) > 0
-        optimum = chosen[0][1].theory["objective"]["q_star"]
-        if optimum is not None and not (logarithmic and optimum <= 0):  # a log axis has no place for Q* = 0
-            theory_line(ax, [min(times), max(times)], [optimum, optimum], label="_optimum")
+        for optimum, colours in optima.items():
+            if not (logarithmic and optimum <= 0):  # a log axis has no place for Q* = 0
+                colour = colours[0] if len(colours) == 1 else "black"
+                theory_line(ax, [min(times), max(times)], [optimum, optimum], color=colour, label="_optimum")
         if logarithmic:
             ax.set_yscale("log")
         ax.set_xscale("log")
@@ -41,6 +50,6 @@ def draw(sweep: SweepData) -> Figure:
         ax.set_ylabel("loss Q(x) (mean over live processes)")
     legend = list(handles.values())
     if any(theory_lines(ax) for ax in axes[0]):
-        legend.append(Line2D([], [], color="black", linestyle="--", label="optimum Q*"))
+        legend.append(Line2D([], [], color="grey", linestyle="--", label="optimum Q* (black where shared)"))
     legend_below(fig, legend, common)
     return fig

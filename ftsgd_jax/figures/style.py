@@ -113,24 +113,53 @@ class Palette:
 
 
 def bands(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and 10/90 % quantiles over ``axis``, ignoring NaN (NaN where nothing is finite)."""
-    values = np.where(np.isfinite(values), values, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low, median, high = np.nanquantile(values, (QUANTILES[0], 0.5, QUANTILES[1]), axis=axis)
+    """Median and 10/90 % quantiles over ``axis``; ±Inf (divergence) counts as a value, only NaN
+    (no value at all) is left out, and all NaN gives NaN."""
+    low, median, high = (quantile(values, q, axis) for q in (QUANTILES[0], 0.5, QUANTILES[1]))
     return median, low, high
 
 
-def median(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if finite.size else math.nan
+def quantile(values: np.ndarray, q: float, axis: int = 0) -> np.ndarray:
+    """NumPy's linearly interpolated quantile, ignoring NaN, with infinities kept.
+
+    NumPy interpolates ``a + (b − a) t``, which is NaN as soon as a neighbour is infinite; the
+    limit is that infinity (NaN only between −Inf and +Inf, where there is none).
+    """
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN is the answer
+        lower = np.nanquantile(values, q, axis=axis, method="lower")
+        higher = np.nanquantile(values, q, axis=axis, method="higher")
+        linear = np.nanquantile(values, q, axis=axis)
+    opposite = np.isinf(lower) & np.isinf(higher) & (lower != higher)
+    limit = np.where(opposite, np.nan, np.where(np.isinf(higher), higher, lower))
+    return np.where(np.isfinite(lower) & np.isfinite(higher), linear, limit)
 
 
-def plot_band(ax, x, values: np.ndarray, label: str, color, marker: str | None = None) -> Line2D:
-    """Median line of ``values`` (scenarios, len(x)) with its 10-90 % band; returns the line."""
+def divergence_note(x, values: np.ndarray, x_name: str = "t") -> str:
+    """'k of S scenarios diverged at t = X' for ``values`` (scenarios, len(x)), counting ±Inf per
+    x where the count changes (first and last change only, past two); "" when none diverged.
+
+    Said on the figure because a diverged median or band is Inf, which no axis can draw.
+    """
+    counts = np.isinf(values).sum(axis=0)
+    if not counts.any():
+        return ""
+    changes = np.flatnonzero(np.diff(counts, prepend=0))
+    parts = [f"{counts[j]} at {x_name} = {x[j]:g}" for j in changes]
+    parts[0] = f"{counts[changes[0]]} of {values.shape[0]} scenarios diverged at {x_name} = {x[changes[0]]:g}"
+    return ", ".join(parts) if len(parts) <= 2 else f"{parts[0]}, …, {parts[-1]}"
+
+
+def noted(label: str, note: str) -> str:
+    return f"{label} — {note}" if note else label
+
+
+def plot_band(ax, x, values: np.ndarray, label: str, color, marker: str | None = None, x_name: str = "t") -> Line2D:
+    """Median line of ``values`` (scenarios, len(x)) with its 10-90 % band; returns the line, whose
+    label says how many scenarios diverged where (``x_name`` names x)."""
     middle, low, high = bands(values)
     ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-    (line,) = ax.plot(x, middle, color=color, label=label, marker=marker)
+    (line,) = ax.plot(x, middle, color=color, label=noted(label, divergence_note(x, values, x_name)), marker=marker)
     return line
 
 
