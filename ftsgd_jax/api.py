@@ -246,6 +246,7 @@ def run(
     from ftsgd_jax import engine, results, theory
 
     config = load(config_or_path, overrides)
+    inputs = results.input_digests(config)  # hashed as read: a file rewritten during the run is not what it ran on
     folder = None if out is None else Path(out)
     with contextlib.nullcontext() if folder is None else results.FolderLock(folder, "run"):
         kind = None if folder is None else _prepare_run_folder(folder, force)
@@ -277,6 +278,7 @@ def run(
             "config_file": source,
             "overrides": dict(overrides) if isinstance(overrides, Mapping) else list(overrides or ()),
             "config": config.resolved,
+            "inputs": inputs,
             "seed": config.run.seed,
             "scenario_keys": "fold_in(seed_key(seed), scenario)",
             "non_finite_json": 'inf, -inf and nan are written as the strings "inf", "-inf", "nan"',

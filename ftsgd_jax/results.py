@@ -11,6 +11,7 @@ timings, enough to rerun any scenario, and what the theory says of the configura
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -130,6 +131,30 @@ def summarize(result: RunResult, processes: int) -> dict[str, Any]:
     summary["safe_fallbacks"] = int(result.metrics["safe_fallbacks"].sum())
     summary["nonfinite"] = nonfinite_scenarios(result, processes)
     return summary
+
+
+def input_files(config: Any) -> dict[str, str]:
+    """The files a config reads, by setting: a LIBSVM file as ``objective.path``, the one
+    file-valued setting (``''`` is synthetic data and reads none)."""
+    path = config.objective.config.get("path")
+    return {"objective.path": path} if path else {}
+
+
+def file_sha256(path: str, field: str) -> str:
+    """The sha256 of a file's bytes: a path names a file, only its bytes say which data it held."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise ConfigError(field, f"cannot read {path!r}: {error.strerror or error}") from None
+    return digest.hexdigest()
+
+
+def input_digests(config: Any) -> dict[str, dict[str, str]]:
+    """``{setting: {"path": file, "sha256": digest}}`` of every file the config reads, for manifests."""
+    return {field: {"path": path, "sha256": file_sha256(path, field)} for field, path in input_files(config).items()}
 
 
 def run_lengths(values: np.ndarray) -> list[list[Any]]:

@@ -187,6 +187,33 @@ def cell(value: Any, kind: pa.DataType) -> Any:
     return value
 
 
+def input_digests(configs: list[RunConfig]) -> dict[str, dict[str, str]]:
+    """``{setting: {file: sha256}}`` of the files the points read, each file hashed once."""
+    digests: dict[str, dict[str, str]] = {}
+    for config in configs:
+        for field, path in results.input_files(config).items():
+            known = digests.setdefault(field, {})
+            if path not in known:
+                known[path] = results.file_sha256(path, field)
+    return digests
+
+
+def point_inputs(config: RunConfig, digests: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """A point's files as ``ftsgd run`` records them: ``{setting: {"path": file, "sha256": digest}}``."""
+    return {field: {"path": path, "sha256": digests[field][path]} for field, path in results.input_files(config).items()}
+
+
+def changed_input(stored: Any, current: Mapping[str, Mapping[str, str]]) -> tuple[str, str] | None:
+    """(setting, file) of a file whose bytes differ from those ``stored`` recorded, or None."""
+    stored = stored if isinstance(stored, Mapping) else {}
+    for field, files in current.items():
+        before = stored.get(field)
+        for path, digest in files.items():
+            if isinstance(before, Mapping) and before.get(path) not in (None, digest):
+                return field, path
+    return None
+
+
 class Sweep:
     """A parsed sweep spec: base config, points and their validated configs."""
 
@@ -221,9 +248,14 @@ class Sweep:
             raise ConfigError("sweep", "two points have the same values; every point must differ")
         self.column_types = {key: _column_type([p[key] for p in self.points]) for key in self.swept}
         self.configs = [point_config(self.base, values, path.parent) for values in self.points]
-        # What decides the results: the base config and the set of points (not their order,
-        # name, figures or description).
+        self.inputs = input_digests(self.configs)
+        # What decides the results: the base config, the set of points (not their order,
+        # name, figures or description) and the bytes of the files they read. The inputs
+        # enter only where there are some, so that the folders of sweeps without files,
+        # written before files were hashed, still resume.
         identity = {"format": FORMAT, "streams": rng.STREAMS, "base": self.spec, "points": sorted(self.ids)}
+        if self.inputs:
+            identity["inputs"] = self.inputs
         self.digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
         self.sweep_table = sweep
 
@@ -298,6 +330,14 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
                 f"version draws streams {rng.STREAMS}: the two would mix other scenarios under one seed; "
                 "use another folder or --force to replace them",
             )
+        changed = changed_input((_stored_stamp(out) or {}).get("inputs"), sweep.inputs)
+        if changed and not force:
+            field, path = changed
+            raise ConfigError(
+                field,
+                f"{path} changed since the sweep in {out} began: its results would mix two datasets; "
+                "--force starts over",
+            )
         if _stored_digest(out) != sweep.digest:
             if not force:
                 raise ConfigError(
@@ -321,7 +361,7 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
     results.write_json(
         stamp,
         {"digest": sweep.digest, "format": FORMAT, "streams": rng.STREAMS, "name": sweep.name,
-         "spec": sweep.spec | {"sweep": sweep.sweep_table}},
+         "spec": sweep.spec | {"sweep": sweep.sweep_table}, "inputs": sweep.inputs},
     )
 
 
@@ -605,8 +645,8 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
         "spec": sweep.spec | {"sweep": sweep.sweep_table},
         "digest": sweep.digest,
         "points": [
-            {"index": i, "id": ident, "values": values, "config": config.resolved, "seed": config.run.seed,
-             "theory": theory.record(config)}
+            {"index": i, "id": ident, "values": values, "config": config.resolved,
+             "inputs": point_inputs(config, sweep.inputs), "seed": config.run.seed, "theory": theory.record(config)}
             for i, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs))
         ],
         "scenario_keys": "fold_in(seed_key(run.seed), scenario)",

@@ -1,5 +1,6 @@
 """Tests of ftsgd_jax.sweep: grid expansion, resumption, compile reuse and bad specs."""
 
+import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ftsgd_jax import engine, rng
+from ftsgd_jax import api, engine, rng
 from ftsgd_jax.cli import main
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.sweep import Sweep, expand, run_sweep
@@ -225,3 +226,66 @@ def test_resume_refuses_results_drawn_with_other_random_streams(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "random streams 1" in err and f"streams {rng.STREAMS}" in err and "--force" in err
     assert main(["sweep", str(tmp_path / "a.toml"), "--out", str(out), "--force"]) == 0
+
+
+LOGISTIC_SPEC = """[sweep]
+name = "lib"
+[sweep.grid]
+"faults.crashes" = [0, 1]
+[system]
+clusters = [2, 2]
+[faults]
+pattern = "random"
+[objective]
+kind = "logistic"
+path = "data.svm"
+batch = 4
+[algorithm]
+kind = "sc"
+step = "constant"
+lr = 0.1
+[run]
+iterations = 20
+scenarios = 32
+record_every = 10
+chunk = 16
+"""
+
+
+def _libsvm_text(seed: int) -> str:
+    """40 samples of 3 features in LIBSVM format, a different dataset for every seed."""
+    draw = np.random.default_rng(seed)
+    rows = zip(draw.choice([-1, 1], 40), draw.normal(size=(40, 3)))
+    return "".join(f"{label} " + " ".join(f"{k + 1}:{v:.3f}" for k, v in enumerate(row)) + "\n" for label, row in rows)
+
+
+def test_resume_refuses_a_data_file_that_changed_since_the_sweep_began(tmp_path, capsys):
+    # same path, other bytes: finishing the sweep would put scenarios of two datasets under one point
+    (tmp_path / "spec.toml").write_text(LOGISTIC_SPEC)
+    data, out = tmp_path / "data.svm", tmp_path / "out"
+    data.write_text(_libsvm_text(0))
+    command = ["sweep", str(tmp_path / "spec.toml"), "--out", str(out)]
+    assert main(command) == 0
+    second_chunks = list((out / "points").glob("*/0000000016-0000000032.parquet"))
+    assert len(second_chunks) == 2
+    for chunk in second_chunks:
+        chunk.unlink()  # as if the sweep was killed before each point's second chunk
+    data.write_text(_libsvm_text(1))
+    capsys.readouterr()
+    assert main([*command, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "objective.path" in err and str(data.resolve()) in err and "--force" in err
+    assert main([*command, "--resume", "--force"]) == 0
+    recorded = {"objective.path": {"path": str(data.resolve()), "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}}
+    assert all(point["inputs"] == recorded for point in json.loads((out / "manifest.json").read_text())["points"])
+
+
+def test_a_run_manifest_records_the_digest_of_its_data_file(tmp_path):
+    data = tmp_path / "data.svm"
+    data.write_text(_libsvm_text(0))
+    config = tomllib.loads("[system]" + LOGISTIC_SPEC.split("[system]", 1)[1])
+    config["objective"]["path"] = str(data)
+    manifest = api.run(config, out=tmp_path / "out").manifest
+    assert manifest["inputs"] == {"objective.path": {"path": str(data.resolve()), "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}}
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["inputs"] == manifest["inputs"]
+
