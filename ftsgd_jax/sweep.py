@@ -36,6 +36,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -493,7 +494,9 @@ def run_sweep(
         work = _work(out, sweep, sizes)
         already = sum(cfg.run.scenarios for cfg in sweep.configs) - sum(end - begin for _, begin, end in work)
         timings = _run_chunks(out, sweep, sizes, work, already, progress, stop, fail_after)
-        return _assemble(out, sweep, timings)
+        manifest = _assemble(out, sweep, timings)
+    _warn_of_divergence(manifest)
+    return manifest
 
 
 def run_shared_sweep(
@@ -557,7 +560,7 @@ def run_shared_sweep(
 
         def assemble() -> None:
             if group.lead:
-                _assemble(out, sweep, merged)
+                _warn_of_divergence(_assemble(out, sweep, merged))  # one process warns, as one would alone
 
         processes.together(group, f"{sweep.name}/assemble", assemble)
     return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -598,7 +601,7 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
     label_fields += [pa.field(key, sweep.column_types[key]) for key in sweep.swept]
     writer = None
     temporary = results._temporary(out)
-    summaries = []
+    summaries, diverged = [], []
     try:
         for index, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs)):
             folder = _point_dir(out, ident)
@@ -606,7 +609,7 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
             if missing_ranges(chunks, config.run.scenarios):
                 raise RuntimeError(f"point {ident} is incomplete")  # cannot happen after run_sweep's loop
             cells = sweep.cells(values)
-            last_rows = []
+            last_rows, point_diverged = [], []
             for begin, end, path in chunks:
                 table = pq.read_table(path)
                 if writer is None:
@@ -622,10 +625,12 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
                     for value, field in zip([index, ident, *(cells[key] for key in sweep.swept)], label_fields)
                 ]
                 writer.write_table(pa.table([*table.columns, *labels], schema=schema))
+                point_diverged.append(diverged_scenarios(table, config.topology.n))
                 last_t = pa.compute.max(table.column("t"))
                 last_rows.append(table.filter(pa.compute.equal(table.column("t"), last_t)))
             _merge_finals(folder, chunks)
-            summaries.append(_point_summary(index, ident, cells, pa.concat_tables(last_rows)))
+            diverged.append(np.concatenate(point_diverged))
+            summaries.append(_point_summary(index, ident, cells, pa.concat_tables(last_rows), diverged[-1].size))
         writer.close()
         writer = None
         os.replace(temporary, out / "metrics.parquet")
@@ -646,8 +651,9 @@ def _assemble(out: Path, sweep: Sweep, timings: list[dict[str, Any]]) -> dict[st
         "digest": sweep.digest,
         "points": [
             {"index": i, "id": ident, "values": values, "config": config.resolved,
-             "inputs": point_inputs(config, sweep.inputs), "seed": config.run.seed, "theory": theory.record(config)}
-            for i, (values, ident, config) in enumerate(zip(sweep.points, sweep.ids, sweep.configs))
+             "inputs": point_inputs(config, sweep.inputs), "seed": config.run.seed, "theory": theory.record(config),
+             "diverged": {"count": int(bad.size), "scenarios": bad[:100].tolist()}}
+            for i, (values, ident, config, bad) in enumerate(zip(sweep.points, sweep.ids, sweep.configs, diverged))
         ],
         "scenario_keys": "fold_in(seed_key(run.seed), scenario)",
         "non_finite_json": "inf, -inf and nan are written as the strings \"inf\", \"-inf\", \"nan\"",
@@ -672,10 +678,37 @@ def _merge_finals(folder: Path, chunks: list[tuple[int, int, Path]]) -> None:
     results.write_atomic(folder / "final.npz", buffer.getvalue())
 
 
-def _point_summary(index: int, ident: str, cells: Mapping[str, Any], rows: pa.Table) -> dict[str, Any]:
+def diverged_scenarios(table: pa.Table, processes: int) -> np.ndarray:
+    """The scenarios of a metrics table whose live processes produced NaN or Inf at some
+    record: the rule of ``results.nonfinite_scenarios``, by which ``ftsgd run`` warns."""
+    scenario, crashed, blocked, loss = (
+        table.column(name).to_numpy(zero_copy_only=False) for name in ("scenario", "crashed", "blocked", "loss_mean")
+    )
+    live = processes - crashed - blocked
+    return np.unique(scenario[(live > 0) & ~np.isfinite(loss)])
+
+
+def divergence_warnings(manifest: Mapping[str, Any]) -> list[str]:
+    """One line per point with diverged scenarios, as ``ftsgd run`` words its own."""
+    return [
+        f"point {point['index']} {json.dumps(point['values'])}: {point['diverged']['count']} of "
+        f"{point['config']['run']['scenarios']} scenarios produced NaN/Inf: {point['diverged']['scenarios'][:20]}"
+        for point in manifest["points"]
+        if point["diverged"]["count"]
+    ]
+
+
+def _warn_of_divergence(manifest: Mapping[str, Any]) -> None:
+    """Python warnings: the CLI prints each as a ``warning:`` line, a script may filter them."""
+    for line in divergence_warnings(manifest):
+        warnings.warn(line, UserWarning, stacklevel=3)
+
+
+def _point_summary(index: int, ident: str, cells: Mapping[str, Any], rows: pa.Table, diverged: int) -> dict[str, Any]:
     """One summary row: for every metric column at the last record, median/q10/q90 over the
-    scenarios where it is finite and the count of the others (booleans: the fraction true)."""
-    row: dict[str, Any] = {"point": index, "point_id": ident, **cells, "scenarios": rows.num_rows}
+    scenarios where it is finite and the count of the others (booleans: the fraction true),
+    and the count of ``diverged`` scenarios (:func:`diverged_scenarios`, at any record)."""
+    row: dict[str, Any] = {"point": index, "point_id": ident, **cells, "scenarios": rows.num_rows, "diverged": int(diverged)}
     for name in METRIC_COLUMNS:
         if name not in rows.column_names:
             continue
@@ -713,12 +746,14 @@ def suite_members(spec: Mapping[str, Any], path: Path) -> list[tuple[Path, dict[
 
 
 def format_points(summary_rows: list[Mapping[str, Any]], swept: list[str]) -> str:
-    """A short table: the swept values and headline results of every point."""
-    header = [*swept, "err_median", "loss_median", "disagree", "blocked"]
+    """A short table: the swept values and headline results of every point. The medians are
+    of the finite values only, so ``diverged`` (scenarios with NaN/Inf, as ``ftsgd run``
+    counts them) says when some scenarios are missing from them."""
+    header = [*swept, "err_median", "loss_median", "disagree", "blocked", "diverged"]
     lines = ["  ".join(f"{h:>14}" for h in header)]
     for row in summary_rows:
         cells = [str(row.get(k, ""))[:14] for k in swept]
         cells += [f"{row['err_mean_median']:.4g}", f"{row['loss_mean_median']:.4g}"]
-        cells += [f"{row['disagreement_median']:.3g}", f"{row['blocked_fraction']:.0%}"]
+        cells += [f"{row['disagreement_median']:.3g}", f"{row['blocked_fraction']:.0%}", str(row["diverged"])]
         lines.append("  ".join(f"{c:>14}" for c in cells))
     return "\n".join(lines)

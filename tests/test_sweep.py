@@ -289,3 +289,47 @@ def test_a_run_manifest_records_the_digest_of_its_data_file(tmp_path):
     assert manifest["inputs"] == {"objective.path": {"path": str(data.resolve()), "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}}
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["inputs"] == manifest["inputs"]
 
+
+DIVERGING_SPEC = """[sweep]
+name = "part"
+[sweep.grid]
+"algorithm.lr" = [0.1, 0.6]
+[system]
+clusters = [2, 2]
+[objective]
+kind = "quadratic"
+dim = 2
+mu = 1.0
+L = 4.0
+sigma = 1.0
+[algorithm]
+kind = "sc"
+step = "constant"
+[run]
+iterations = 130
+scenarios = 64
+record_every = 2
+chunk = 64
+"""
+
+
+def test_a_sweep_counts_and_warns_of_diverged_scenarios_as_a_run_does(tmp_path, capsys):
+    # at lr = 0.6 = 2.4 / L about half the scenarios overflow: the table's medians are of the
+    # others, so the table must say how many there were, and the sweep must warn as `ftsgd run` does
+    spec = tmp_path / "spec.toml"
+    spec.write_text(DIVERGING_SPEC)
+    config = tomllib.loads("[system]" + DIVERGING_SPEC.split("[system]", 1)[1])
+    config["algorithm"]["lr"] = 0.6
+    diverged = api.run(config).summary["nonfinite"]["count"]
+    assert 0 < diverged < 64
+    capsys.readouterr()
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    table = [line.split() for line in captured.out.splitlines() if line.split()[:1] in (["algorithm.lr"], ["0.1"], ["0.6"])]
+    column = table[0].index("diverged")
+    assert [row[column] for row in table[1:]] == ["0", str(diverged)]
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "0.6" in warnings[0] and f"{diverged} of 64 scenarios produced NaN/Inf" in warnings[0]
+    summary = pq.read_table(tmp_path / "out" / "summary.parquet")
+    assert summary.column("diverged").to_pylist() == [0, diverged]
+    assert summary.column("loss_mean_nan").to_pylist()[0] == 0  # the per-metric counts stay
