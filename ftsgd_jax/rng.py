@@ -27,8 +27,9 @@ import numpy as np
 # The version of what a seed draws: raised whenever a change makes some seed's scenarios
 # other draws (2: a random-family round draws from one key per process, exponentials and
 # normals by log; 3: normals built from integers, since streams 2 drew +inf once in 2**24
-# normals, and a crash window's iterations computed exactly, not in float32). Results record it; resuming or replaying results of another version is
-# refused, since the two would be different scenarios under one seed.
+# normals, and a crash window's iterations computed exactly, not in float32). Results
+# record it; resuming or replaying results of another version is refused, since the two
+# would be different scenarios under one seed.
 STREAMS = 3
 
 _GOLDEN = np.uint32(0x9E3779B9)
