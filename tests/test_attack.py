@@ -395,3 +395,33 @@ def test_sixty_four_processes_bundle_their_messages(tmp_path):
     assert abs(spacing[0, 1] - spacing[1, 1]) / fig.dpi * 72 >= 9.0
     paths = figures.spacetime(events, config.topology.cluster_sizes, tmp_path / "n64.png", blocked)
     assert paths[0].stat().st_size > 1000
+
+
+def test_every_iteration_is_scored_not_only_the_recorded_ones():
+    """A per-round score holds its record's last iteration only: with the spec's
+    record_every = T, the rounds of every earlier iteration went unscored (the random
+    scheduler's worst contraction read 0.4736 where iteration 3 reached 0.4973)."""
+    spec = tiny(run={"iterations": 4, "record_every": 4})
+    assert attack.searched_config(spec, 2).run.record_every == 1
+    assert attack.compared_config(spec, "random", 2, 8).run.record_every == 1
+
+
+def test_the_midpoint_rule_reaching_its_factor_is_within_rounding_of_it():
+    """The midpoint rule contracts by exactly 1/2 under some schedules; float32 rounding of
+    the ratio put it at up to 0.50005, which the check's old 1e-5 slack called VIOLATED."""
+    from ftsgd_jax import api
+    from ftsgd_jax.metrics import CONTRACTION_ROUNDING
+
+    config = {
+        "system": {"clusters": [2, 2, 2]},
+        "faults": {"pattern": "random", "crashes": 1},
+        "schedule": {"kind": "adversarial"},
+        "objective": {"kind": "quadratic", "dim": 1, "mu": 1.0, "L": 1.0, "sigma": 1.0},
+        "algorithm": {"kind": "gen", "rule": "midpoint", "rounds": "auto", "eps0": 0.5},
+        "run": {"iterations": 20, "record_every": 1, "scenarios": 64, "track_contraction": True},
+    }
+    result = api.run(config)
+    ratio = result.metrics.column("contraction_max").to_numpy()
+    majority = result.metrics.column("majority").to_numpy().astype(bool)
+    worst = np.nanmax(ratio[majority])
+    assert 0.5 + 1e-5 < worst <= 0.5 + CONTRACTION_ROUNDING
