@@ -188,11 +188,16 @@ def capped_rounds_warning(result: RunResult, max_rounds: int) -> str | None:
     )
 
 
+def diverged(loss_mean: np.ndarray, crashed: np.ndarray, blocked: np.ndarray, processes: int) -> np.ndarray:
+    """Where a record's live processes produced NaN or Inf: the one rule of divergence that
+    ``ftsgd run``, sweeps and figures count by (elementwise over records)."""
+    return (processes - crashed - blocked > 0) & ~np.isfinite(loss_mean)
+
+
 def nonfinite_scenarios(result: RunResult, processes: int) -> dict[str, Any]:
     """Scenarios whose live processes produced NaN or Inf (divergence), by index."""
-    live = processes - result.metrics["crashed"] - result.metrics["blocked"]
-    bad = (live > 0) & ~np.isfinite(result.metrics["loss_mean"])
-    which = np.flatnonzero(bad.any(axis=1))
+    m = result.metrics
+    which = np.flatnonzero(diverged(m["loss_mean"], m["crashed"], m["blocked"], processes).any(axis=1))
     return {"count": int(which.size), "scenarios": which[:100].tolist()}
 
 

@@ -679,13 +679,12 @@ def _merge_finals(folder: Path, chunks: list[tuple[int, int, Path]]) -> None:
 
 
 def diverged_scenarios(table: pa.Table, processes: int) -> np.ndarray:
-    """The scenarios of a metrics table whose live processes produced NaN or Inf at some
-    record: the rule of ``results.nonfinite_scenarios``, by which ``ftsgd run`` warns."""
+    """The scenarios of a metrics table that diverged at some record (:func:`results.diverged`,
+    the rule by which ``ftsgd run`` warns)."""
     scenario, crashed, blocked, loss = (
         table.column(name).to_numpy(zero_copy_only=False) for name in ("scenario", "crashed", "blocked", "loss_mean")
     )
-    live = processes - crashed - blocked
-    return np.unique(scenario[(live > 0) & ~np.isfinite(loss)])
+    return np.unique(scenario[results.diverged(loss, crashed, blocked, processes)])
 
 
 def divergence_warnings(manifest: Mapping[str, Any]) -> list[str]:

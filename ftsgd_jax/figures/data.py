@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.figures.labels import point_label
-from ftsgd_jax.results import expand_run_lengths, restore_floats
+from ftsgd_jax.results import diverged, expand_run_lengths, restore_floats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,12 +150,11 @@ class SweepData:
 
         A diverged run's metrics go Inf and then NaN (Inf − Inf): that NaN is the divergence, not a
         missing value, and quantiles must not leave it out. Diverged is what ``ftsgd run`` counts
-        (``results.nonfinite_scenarios``): live processes whose mean loss is NaN or ±Inf.
+        (:func:`ftsgd_jax.results.diverged`): live processes whose mean loss is NaN or ±Inf.
         """
         t, values = self.grid(point, name)
-        live = point.n - self.grid(point, "crashed")[1] - self.grid(point, "blocked")[1]
-        diverged = (live > 0) & ~np.isfinite(self.grid(point, "loss_mean")[1])
-        return t, np.where(diverged & np.isnan(values), np.inf, values)
+        gone = diverged(self.grid(point, "loss_mean")[1], self.grid(point, "crashed")[1], self.grid(point, "blocked")[1], point.n)
+        return t, np.where(gone & np.isnan(values), np.inf, values)
 
     def final(self, point: Point, name: str) -> np.ndarray:
         """(scenarios,) values of a metric at the point's last record."""
