@@ -599,3 +599,22 @@ def test_spacetime(tmp_path):
 def test_spacetime_rejects_bad_steps():
     with pytest.raises(ConfigError, match="unknown step"):
         figures.spacetime_figure([{"time": 0.0, "step": "jump", "process": 0}], [1])
+
+
+@pytest.mark.parametrize("figure_name", ["error_vs_iteration", "loss_vs_iteration"])
+def test_a_series_diverging_in_one_panel_has_one_entry_that_names_the_panel(tmp_path, figure_name):
+    configs, metrics = [], []
+    for kind in ("quadratic", "double_well"):
+        for lr in (0.1, 0.2, 0.3, 0.4, 0.5):
+            configs.append(config(objective={"kind": kind, "sigma": 0.5}, algorithm={"lr": lr, "step": "constant"}))
+            err, loss = noise(int(10 * lr)) / T, 1.0 + noise(int(10 * lr)) / T
+            if kind == "double_well" and lr == 0.5:
+                err[:3, T >= 60] = loss[:3, T >= 60] = np.inf
+            metrics.append({"err_mean": err, "loss_mean": loss, "view_min": np.ones((SCENARIOS, T.size))})
+    sweep_dir = write_sweep(tmp_path / "s", "div", [figure_name], ["objective.kind", "algorithm.lr"], configs, metrics)
+    fig = getattr(figures, figure_name).draw(figures.load_sweep(sweep_dir))
+    assert len(fig.axes) == 2
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    panel = "objective.kind = double_well" if figure_name == "error_vs_iteration" else "objective: double_well"
+    assert [entry for entry in legend if "0.5" in entry] == [f"lr=0.5 — 3 of 16 scenarios diverged at t = 60 ({panel})"]
+    assert len([entry for entry in legend if entry.startswith("lr=")]) == 5

@@ -15,7 +15,17 @@ from matplotlib.lines import Line2D
 
 from ftsgd_jax.figures.data import Point, SweepData
 from ftsgd_jax.figures.labels import MAX_SERIES, facet_key, facets, point_labels
-from ftsgd_jax.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, Palette, bands, figure, legend_below, new_figure
+from ftsgd_jax.figures.style import (
+    DOUBLE_COLUMN,
+    SINGLE_COLUMN,
+    Palette,
+    bands,
+    divergence_note,
+    figure,
+    legend_below,
+    new_figure,
+    series_legend,
+)
 from ftsgd_jax.figures.style import plot_band, theory_line
 
 
@@ -30,14 +40,14 @@ def draw(sweep: SweepData) -> Figure:
     palette = Palette(labels)
     panels = facets(points, key)
     fig, axes = new_figure(SINGLE_COLUMN if len(panels) == 1 else DOUBLE_COLUMN, 2.4, ncols=len(panels), sharey=True)
-    handles: dict[str, Line2D] = {}
+    entries = []
     theory_drawn = False
     by_index = {point.index: (label, t, values) for (point, t, values), label in zip(curves, labels, strict=True)}
     for ax, (title, members) in zip(axes[0], panels.items(), strict=True):
         for point in members:
             label, t, values = by_index[point.index]
             line = plot_band(ax, t, values, label, palette(label))
-            handles.setdefault(line.get_label(), line)  # a series diverging in one panel adds its own entry
+            entries.append((label, line, divergence_note(t, values), title))
             bound = point.theory["sc_bound"]
             k = bound_views(sweep, point)
             if bound is not None and np.isfinite(k):
@@ -49,7 +59,7 @@ def draw(sweep: SweepData) -> Figure:
         ax.set_xlabel("iteration t")
         ax.set_title(title)
     axes[0, 0].set_ylabel("‖x − x*‖² (squared distance)")
-    legend = list(handles.values())
+    legend = series_legend(entries)
     if theory_drawn:
         legend.append(Line2D([], [], color="grey", linestyle="--", label=r"theory $\sigma^2/(\mu^2 k t)$, k = min view size"))
     legend_below(fig, legend, common)

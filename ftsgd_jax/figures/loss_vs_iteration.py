@@ -12,7 +12,16 @@ from matplotlib.lines import Line2D
 
 from ftsgd_jax.figures.data import SweepData
 from ftsgd_jax.figures.labels import point_labels
-from ftsgd_jax.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, Palette, figure, legend_below, new_figure
+from ftsgd_jax.figures.style import (
+    DOUBLE_COLUMN,
+    SINGLE_COLUMN,
+    Palette,
+    divergence_note,
+    figure,
+    legend_below,
+    new_figure,
+    series_legend,
+)
 from ftsgd_jax.figures.style import plot_band, theory_line, theory_lines
 
 
@@ -22,16 +31,17 @@ def draw(sweep: SweepData) -> Figure:
     kinds = list(dict.fromkeys(str(sweep.setting(p, "objective", "kind")) for p in points))
     width = SINGLE_COLUMN if len(kinds) == 1 else DOUBLE_COLUMN
     fig, axes = new_figure(width, 2.4, ncols=len(kinds))
-    handles: dict[str, Line2D] = {}
+    entries = []
     common, labels = point_labels(sweep, points, drop={"objective.kind"})
     palette = Palette(labels)
     for ax, kind in zip(axes[0], kinds, strict=True):
         chosen = [(label, p) for label, p in zip(labels, points, strict=True) if p.config["objective"]["kind"] == kind]
+        title = f"objective: {kind}"
         lowest, times, optima = [np.inf], [], {}
         for label, point in chosen:
             t, values = sweep.grid_diverged_as_inf(point, "loss_mean")
             line = plot_band(ax, t, values, label, palette(label))
-            handles.setdefault(line.get_label(), line)
+            entries.append((label, line, divergence_note(t, values), title))
             lowest.append(np.nanmin(values) if np.isfinite(values).any() else np.inf)
             times.extend([t[0], t[-1]])
             optimum = point.theory["objective"]["q_star"]
@@ -45,10 +55,10 @@ def draw(sweep: SweepData) -> Figure:
         if logarithmic:
             ax.set_yscale("log")
         ax.set_xscale("log")
-        ax.set_title(f"objective: {kind}")
+        ax.set_title(title)
         ax.set_xlabel("iteration t")
         ax.set_ylabel("loss Q(x) (mean over live processes)")
-    legend = list(handles.values())
+    legend = series_legend(entries)
     if any(theory_lines(ax) for ax in axes[0]):
         legend.append(Line2D([], [], color="grey", linestyle="--", label="optimum Q* (black where shared)"))
     legend_below(fig, legend, common)

@@ -163,6 +163,29 @@ def plot_band(ax, x, values: np.ndarray, label: str, color, marker: str | None =
     return line
 
 
+def series_legend(entries: Iterable[tuple[str, Line2D, str, str]]) -> list[Line2D]:
+    """One legend entry per series of a figure with panels, from ``(label, line, note, panel)``
+    per drawn line (``note`` its :func:`divergence_note`, ``panel`` its panel's title).
+
+    A series that diverges in some panels only would otherwise get an entry per distinct line
+    label, none saying where; here its one entry carries every note, each naming its panel
+    where the figure has several. The entries are proxies in the lines' colours, so each
+    line keeps its own label.
+    """
+    series: dict[str, tuple[Line2D, list[tuple[str, str]]]] = {}
+    panels: set[str] = set()
+    for label, line, note, panel in entries:
+        panels.add(panel)
+        _, notes = series.setdefault(label, (line, []))
+        if note:
+            notes.append((panel, note))
+    handles = []
+    for label, (line, notes) in series.items():
+        said = "; ".join(f"{note} ({panel})" if len(panels) > 1 and panel else note for panel, note in notes)
+        handles.append(Line2D([], [], color=line.get_color(), marker=line.get_marker(), label=noted(label, said)))
+    return handles
+
+
 def theory_line(ax, x, y, color="black", style="--", label: str = "_theory", **kwargs) -> Line2D:
     (line,) = ax.plot(x, y, linestyle=style, color=color, linewidth=0.9, label=label, gid=THEORY, **kwargs)
     return line
