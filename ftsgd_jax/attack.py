@@ -434,7 +434,9 @@ def theory_checks(config: RunConfig, worst: Finding, noise_draws: int = 64) -> l
         })
     if algorithms.ALGORITHMS[spec_alg.kind].agreement:
         if majority and spec_alg.rounds == "auto":
-            eps, _ = _targets(config)
+            # the rerun records every iteration (searched_config, compared_config), so its
+            # targets, not the spec's records, line up with its rows
+            eps, _ = _targets(rerun)
             ratio = float(np.nanmax(m["disagreement"] / eps[None, :]))
             checks.append({"claim": f"{spec_alg.kind} with the majority condition: disagreement <= eps_t", "measured": ratio, "bound": 1.0,
                            "holds": ratio <= 1.0 + 1e-5})

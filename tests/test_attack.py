@@ -425,3 +425,26 @@ def test_the_midpoint_rule_reaching_its_factor_is_within_rounding_of_it():
     majority = result.metrics.column("majority").to_numpy().astype(bool)
     worst = np.nanmax(ratio[majority])
     assert 0.5 + 1e-5 < worst <= 0.5 + CONTRACTION_ROUNDING
+
+
+@pytest.mark.parametrize("record_every", [4, 2])
+def test_the_disagreement_check_divides_each_iteration_by_its_own_eps(record_every):
+    """The check reruns the worst schedule recording every iteration, but took eps_t at the
+    spec's records: with record_every = T every iteration was divided by the last, smallest
+    eps (3.73 reported where the ratio is 1.51), and with 1 < record_every < T the shapes
+    did not broadcast."""
+    spec = tiny(
+        system={"clusters": [2, 2, 2, 2]},
+        faults={"crashes": 1},
+        objective={"dim": 2, "sigma": 1.0},
+        algorithm={"rounds": "auto", "max_rounds": 1, "step": "inverse"},
+        run={"iterations": 4, "record_every": record_every},
+    )
+    worst = attack.Finding("adversarial scheduler", 0.0, attack.compared_config(spec, "adversarial", 1, 1), 0)
+    (check,) = [c for c in attack.theory_checks(spec, worst) if "disagreement" in c["claim"]]
+    every = worst.config
+    alphas = algorithms.step_sizes(every.algorithm, every.objective, 4).astype(np.float64)
+    eps = algorithms.eps_schedule(every.algorithm, alphas)
+    disagreement = engine.run(every, np.array([0])).metrics["disagreement"][0]
+    assert disagreement.shape == (4,) and eps[0] > eps[-1]
+    assert check["measured"] == pytest.approx(np.max(disagreement / eps), rel=1e-6)
