@@ -246,7 +246,7 @@ def run(
     from ftsgd_jax import engine, results, theory
 
     config = load(config_or_path, overrides)
-    inputs = results.input_digests(config)  # hashed as read: a file rewritten during the run is not what it ran on
+    inputs = results.input_digests(config)
     folder = None if out is None else Path(out)
     with contextlib.nullcontext() if folder is None else results.FolderLock(folder, "run"):
         kind = None if folder is None else _prepare_run_folder(folder, force)

@@ -26,6 +26,7 @@ Errors are :class:`ConfigError` naming the ``objective.*`` key at fault.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -66,10 +67,10 @@ def synthetic_logistic(dim: int, samples: int, label_noise: float, data_seed: in
     return A, b
 
 
-def libsvm_data(path: str, samples: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def libsvm_data(path: str, samples: int, dim: int) -> tuple[np.ndarray, np.ndarray, str]:
     """The first ``samples`` rows of a LIBSVM file (0: all), zero-padded to ``dim`` features
-    (0: the file's largest index)."""
-    A, b = read_libsvm(path)
+    (0: the file's largest index), and the sha256 of the bytes they were parsed from."""
+    A, b, digest = read_libsvm_with_digest(path)
     n_file, d_file = A.shape
     n = samples or n_file
     if n > n_file:
@@ -82,7 +83,7 @@ def libsvm_data(path: str, samples: int, dim: int) -> tuple[np.ndarray, np.ndarr
     if dim == 0:
         raise ConfigError("objective.path", f"{path} has no features; give objective.dim")
     check_entries(n, dim)
-    return np.pad(A[:n], ((0, 0), (0, dim - d_file))), b[:n]
+    return np.pad(A[:n], ((0, 0), (0, dim - d_file))), b[:n], digest
 
 
 def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +94,15 @@ def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     but may not repeat. Labels must all lie in one of {-1, +1}, {0, 1}, {1, 2} (lower maps
     to -1). Any problem raises ``ConfigError("objective.path", "<path>:<line>: ...")``.
     """
+    return read_libsvm_with_digest(path)[:2]
+
+
+def read_libsvm_with_digest(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`read_libsvm` and the sha256 of the very bytes parsed: hashing the file again
+    later could describe another version of it than the one the data came from."""
     try:
-        text = Path(path).read_text()
+        content = Path(path).read_bytes()
+        text = content.decode()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("objective.path", f"cannot read {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
     rows, labels, linenos = [], [], []
@@ -114,7 +122,7 @@ def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     for i, feats in enumerate(rows):
         for idx, val in feats.items():
             A[i, idx - 1] = val
-    return A, b
+    return A, b, hashlib.sha256(content).hexdigest()
 
 
 def _parse_line(path, lineno: int, line: str) -> tuple[float, dict[int, float]]:

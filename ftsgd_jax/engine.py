@@ -85,11 +85,16 @@ RUNTIME_KEYS = {
 
 
 def static_signature(config: RunConfig) -> str:
-    """The static part of a resolved configuration as text: equal text, one program."""
+    """The static part of a resolved configuration as text: equal text, one program.
+
+    Data read from a file enter as the digest of the bytes they were parsed from: the
+    program holds the data, and the same path may hold other data by the next run.
+    """
     static = {
         section: {k: v for k, v in values.items() if k not in RUNTIME_KEYS.get(section, ())}
         for section, values in config.resolved.items()
     }
+    static["objective data sha256"] = config.objective.data_sha256
     return json.dumps(static, sort_keys=True, default=str)
 
 

@@ -93,8 +93,9 @@ class Objective:
     (minibatch kinds; else None), ``mu``/``L`` (strong convexity / smoothness constants
     where known, else None), ``q_star`` (optimal value where known), ``bound`` (see
     :meth:`grad_bound`), ``info`` (kind-specific derived facts, see :attr:`facts`),
-    ``spec`` (the resolved config). Array fields: ``x0`` (d,), ``x_star`` (d,) or None,
-    ``data`` (dict of arrays).
+    ``spec`` (the resolved config), ``data_sha256`` (the sha256 of the file the data were
+    parsed from, as read; None for data not read from a file). Array fields: ``x0`` (d,),
+    ``x_star`` (d,) or None, ``data`` (dict of arrays).
     """
 
     kind: str
@@ -111,6 +112,7 @@ class Objective:
     x0: Array
     x_star: Array | None
     data: dict[str, Array]
+    data_sha256: str | None = None
 
     # The methods go through jitted module functions (the objective is a pytree argument),
     # so an eager call compiles once instead of dispatching op by op; under an outer
@@ -178,7 +180,7 @@ class Objective:
 jax.tree_util.register_dataclass(
     Objective,
     data_fields=["x0", "x_star", "data"],
-    meta_fields=["kind", "dim", "noise", "sigma", "batch", "mu", "L", "q_star", "bound", "info", "spec"],
+    meta_fields=["kind", "dim", "noise", "sigma", "batch", "mu", "L", "q_star", "bound", "info", "spec", "data_sha256"],
 )
 
 
@@ -542,9 +544,10 @@ def _logistic_L(A: np.ndarray, lam: float) -> tuple[float, float]:
 
 def _build_logistic(cfg: dict[str, Any]) -> Objective:
     if cfg["path"]:
-        A, b = datasets.libsvm_data(cfg["path"], cfg["samples"], cfg["dim"])
+        A, b, digest = datasets.libsvm_data(cfg["path"], cfg["samples"], cfg["dim"])
     else:
         A, b = datasets.synthetic_logistic(cfg["dim"], cfg["samples"], cfg["label_noise"], cfg["data_seed"])
+        digest = None
     cfg["samples"], cfg["dim"] = A.shape
     dim, lam = cfg["dim"], cfg["lam"]
     x0 = vector_of("objective.x0", cfg["x0"], dim)
@@ -555,7 +558,7 @@ def _build_logistic(cfg: dict[str, Any]) -> Objective:
         # ||sample gradient|| <= ||a_i|| because the sigmoid weight is in (0, 1).
         bound=(a_max + lam * float(np.linalg.norm(x0)), lam),
         info=(("a_max", a_max),), spec=spec_of(cfg),
-        x0=float_array(x0), x_star=None, data={"A": float_array(A), "b": float_array(b)},
+        x0=float_array(x0), x_star=None, data={"A": float_array(A), "b": float_array(b)}, data_sha256=digest,
     )
 
 

@@ -153,8 +153,10 @@ def file_sha256(path: str, field: str) -> str:
 
 
 def input_digests(config: Any) -> dict[str, dict[str, str]]:
-    """``{setting: {"path": file, "sha256": digest}}`` of every file the config reads, for manifests."""
-    return {field: {"path": path, "sha256": file_sha256(path, field)} for field, path in input_files(config).items()}
+    """``{setting: {"path": file, "sha256": digest}}`` of every file the config reads, for
+    manifests: the digest of the bytes its data were parsed from (``Objective.data_sha256``),
+    not of the file as it is by the time the manifest is written."""
+    return {field: {"path": path, "sha256": config.objective.data_sha256} for field, path in input_files(config).items()}
 
 
 def run_lengths(values: np.ndarray) -> list[list[Any]]:

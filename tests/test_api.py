@@ -185,3 +185,37 @@ def test_a_manifest_does_not_grow_with_the_iterations(tmp_path, small_toml):
         ftsgd_jax.run(path, out=tmp_path / f"out{iterations}", overrides={"algorithm.step": "constant"})
         sizes.append((tmp_path / f"out{iterations}" / "manifest.json").stat().st_size)
     assert abs(sizes[1] - sizes[0]) < 200, sizes
+
+
+def test_a_data_file_rewritten_between_runs_is_read_again_and_recorded_as_read(tmp_path):
+    """The compiled simulators were shared by configuration text, which names a data file by
+    its path: a second run in the same process after the file changed reused the first
+    file's data, while its manifest recorded the new file's sha256."""
+    import hashlib
+
+    from ftsgd_jax import engine
+
+    data = tmp_path / "data.svm"
+
+    def write(seed: int) -> str:
+        features = np.random.default_rng(seed).standard_normal((50, 3))
+        lines = [f"{1 if x[0] > 0 else -1:+d} " + " ".join(f"{j + 1}:{v:.4f}" for j, v in enumerate(x)) for x in features]
+        data.write_text("\n".join(lines) + "\n")
+        return hashlib.sha256(data.read_bytes()).hexdigest()
+
+    config = {
+        "system": {"clusters": [2, 2]},
+        "objective": {"kind": "logistic", "path": str(data)},
+        "algorithm": {"kind": "sc", "step": "constant", "lr": 0.5},
+        "run": {"iterations": 20, "scenarios": 8, "record_every": 10},
+    }
+    first_digest = write(0)
+    first = ftsgd_jax.run(config)
+    second_digest = write(1)
+    second = ftsgd_jax.run(config)
+    engine._SIMULATIONS.clear()
+    fresh = ftsgd_jax.run(config)
+    loss = {name: r.summary["metrics"]["loss_mean"]["median"] for name, r in (("first", first), ("second", second), ("fresh", fresh))}
+    assert loss["second"] == loss["fresh"] != loss["first"]
+    assert first.manifest["inputs"]["objective.path"]["sha256"] == first_digest
+    assert second.manifest["inputs"]["objective.path"]["sha256"] == second_digest
