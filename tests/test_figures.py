@@ -274,10 +274,10 @@ def test_bands_keep_infinities():
     assert np.isnan(figures.style.bands(np.array([[nan], [nan]]))[0][0])
 
 
-def diverging_sweep(directory: Path, figure_name: str) -> Path:
+def diverging_sweep(directory: Path, figure_name: str, step: str = "constant") -> Path:
     """Three points of an sc sweep over the step size: none, 3 and all 16 scenarios diverge at t = 60,
     their error Inf for two records and then NaN (Inf − Inf), as the engine's metrics are."""
-    configs = [config(algorithm={"lr": lr, "step": "constant"}) for lr in (0.1, 0.4, 0.8)]
+    configs = [config(algorithm={"lr": lr, "step": step}) for lr in (0.1, 0.4, 0.8)]
     metrics = []
     for diverged in (0, 3, SCENARIOS):
         err, loss = noise(diverged) / T, np.ones((SCENARIOS, T.size))
@@ -298,11 +298,84 @@ def test_diverged_scenarios_are_counted_and_said(tmp_path):
     legend = [text.get_text() for text in fig.legends[0].get_texts()]
     assert every.get_label() in legend and some.get_label() in legend
 
-    sweep_dir = diverging_sweep(tmp_path / "speed", "speedup")
+    sweep_dir = diverging_sweep(tmp_path / "speed", "speedup", step="inverse")  # a step the sc bound applies to
     ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
     series = {line.get_label(): line.get_ydata()[0] for line in measured(ax)}
     assert series["lr=0.8 — 16 of 16 scenarios diverged at n = 4"] == 0.0  # no speed-up, rather than no point
     assert "lr=0.4 — 3 of 16 scenarios diverged at n = 4" in series
+
+
+def test_the_sc_rate_is_drawn_only_where_the_theory_says_it_applies(tmp_path):
+    """σ²/(μ² k t) is the asymptotic rate of the step 1/(μ (t + γ)): no line beside a step_scale 2
+    or a constant step, and none from an older manifest whose record does not say it applies."""
+    configs = [config(algorithm={"step": "inverse", "step_scale": 1.0}),
+               config(algorithm={"step": "inverse", "step_scale": 2.0}),
+               config(algorithm={"step": "constant", "step_scale": 1.0})]
+    metrics = [{"err_mean": noise(i) / T, "view_min": np.full((SCENARIOS, T.size), 4)} for i in range(3)]
+    sweep_dir = write_sweep(tmp_path / "s", "steps", ["error_vs_iteration"], ["algorithm.step", "algorithm.step_scale"],
+                            configs, metrics)
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
+    (line,) = theory_lines(fig.axes[0])
+    assert line.get_color() == measured(fig.axes[0])[0].get_color()  # the step_scale 1 point's
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert [entry for entry in legend if entry.startswith("theory")] == [r"theory $\sigma^2/(\mu^2 k t)$ as $t \to \infty$, k = min view size"]
+
+    manifest = read_manifest(sweep_dir)
+    for point in manifest["points"]:
+        del point["theory"]["sc_bound"]["applies"]  # as results of an older ftsgd hold it
+    write_manifest(sweep_dir, manifest)
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
+    assert not theory_lines(fig.axes[0])
+    assert not [text for text in fig.legends[0].get_texts() if text.get_text().startswith("theory")]
+
+
+def test_speedup_of_a_step_without_the_sc_bound_is_measured_against_its_n_1_point(tmp_path):
+    configs, metrics = [], []
+    for m in (1, 2, 4):
+        configs.append(config(system={"clusters": [1] * m}, algorithm={"step": "constant"}, schedule={"kind": "sync"}))
+        metrics.append({"err_mean": np.full((SCENARIOS, T.size), 0.3 / m), "view_min": np.full((SCENARIOS, T.size), m)})
+    sweep_dir = write_sweep(tmp_path / "s", "const", ["speedup"], ["system.clusters"], configs, metrics)
+    ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
+    (series,) = measured(ax)
+    np.testing.assert_allclose(series.get_ydata(), [1, 2, 4], rtol=1e-6)  # 0.3 / (0.3 / m), not σ²/(μ² T) / (0.3 / m)
+    assert series.get_label().endswith("over its measured n = 1")
+    assert [line.get_label() for line in theory_lines(ax)] == ["_ideal"]  # no k line: no sc bound for this step
+    legend = [text.get_text() for text in ax.figure.legends[0].get_texts()]
+    assert not [entry for entry in legend if "min view size" in entry]
+
+    sweep_dir = write_sweep(tmp_path / "no1", "const", ["speedup"], ["system.clusters"], configs[1:], metrics[1:])
+    with pytest.raises(ConfigError, match="speedup: series .* has no n = 1 point .* sc bound is not known to apply"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
+
+
+def test_speedup_keeps_cluster_layouts_of_one_n_apart(tmp_path):
+    layouts = [[1], [4, 4], [8], [2, 2, 2, 2]]
+    configs = [config(system={"clusters": clusters}) for clusters in layouts]
+    metrics = [{"err_mean": noise(i) / T, "view_min": np.full((SCENARIOS, T.size), 1)} for i in range(len(layouts))]
+    sweep_dir = write_sweep(tmp_path / "s", "sp", ["speedup"], ["system.clusters"], configs, metrics)
+    ax = figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0]
+    series = measured(ax)
+    assert [line.get_label() for line in series] == ["clusters=[1]", "clusters=[4,4]", "clusters=[8]", "clusters=[2,2,2,2]"]
+    for line in series:
+        assert len(set(line.get_xdata())) == len(line.get_xdata())  # no two points of a series at one n
+
+
+def test_faults_keeps_points_the_label_omits_apart(tmp_path):
+    """sc's label omits its rule: two rules at one crash count are two series, not one line back and forth."""
+    configs, metrics = [], []
+    for rule in ("mean", "safe_area"):
+        for f in range(3):
+            configs.append(config(algorithm={"rule": rule}, faults={"pattern": "random", "crashes": f}))
+            metrics.append({"err_mean": noise(f) / T})
+    sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], ["algorithm.rule", "faults.crashes"], configs, metrics)
+    error_ax = figures.faults.draw(figures.load_sweep(sweep_dir)).axes[0]
+    assert [line.get_label() for line in measured(error_ax)] == ["rule=mean", "rule=safe_area"]
+    assert all(list(line.get_xdata()) == [0, 1, 2] for line in measured(error_ax))
+
+    # points no swept key tells apart (the rule left out of the swept keys) fail rather than merge
+    sweep_dir = write_sweep(tmp_path / "same", "ft", ["faults"], ["faults.crashes"], configs, metrics)
+    with pytest.raises(ConfigError, match=r"faults: points 0, 3 .* share one x = 0 and no swept key tells them apart"):
+        figures.draw_all(sweep_dir, tmp_path / "out")
 
 
 def faults_sweep(directory: Path, drop: tuple[str, ...] = ()) -> Path:
@@ -549,6 +622,25 @@ def test_point_label():
     assert figures.point_label(cfg) == "sc · random · 3 crashes (random)"
     assert figures.point_label(cfg, ["system.clusters", "run.seed"]) == "sc · random · 3 crashes (random) · n=16 (4×4) · seed=0"
     assert figures.point_label(cfg, drop={"faults.crashes"}) == "sc · random · random crashes"
+
+
+def test_labels_keep_distinct_floats_distinct(tmp_path):
+    near = [config(algorithm={"step_offset": offset}) for offset in (100000.0, 100000.4)]
+    assert [figures.point_label(cfg, ["algorithm.step_offset"]) for cfg in near] == [
+        "sc · random · no crashes · step_offset=100000", "sc · random · no crashes · step_offset=100000.4"]
+    assert figures.point_label(config(algorithm={"lr": 0.5}), ["algorithm.lr"]).endswith("lr=0.5")
+    assert figures.point_label(config(algorithm={"lr": 1e-3}), ["algorithm.lr"]).endswith("lr=0.001")
+    assert figures.point_label(config(algorithm={"lr": 0.1 + 0.2}), ["algorithm.lr"]).endswith("lr=0.30000000000000004")
+    points = [figures.Point(i, {}, cfg, {}) for i, cfg in enumerate(near)]
+    assert list(figures.labels.facets(points, "algorithm.step_offset")) == [
+        "algorithm.step_offset = 100000", "algorithm.step_offset = 100000.4"]
+
+    configs = [config(algorithm={"step_offset": offset}, faults={"pattern": "random", "crashes": f})
+               for offset in (100000.0, 100000.4) for f in range(2)]
+    sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], ["algorithm.step_offset", "faults.crashes"], configs,
+                            [{"err_mean": noise(i) / T} for i in range(4)])
+    error_ax = figures.faults.draw(figures.load_sweep(sweep_dir)).axes[0]
+    assert [line.get_label() for line in measured(error_ax)] == ["step_offset=100000", "step_offset=100000.4"]
 
 
 # --- space-time diagram ----------------------------------------------------------------------

@@ -71,7 +71,35 @@ def test_quadratic_facts_and_sc_bound():
     facts = record["objective"]
     np.testing.assert_array_equal(expand_run_lengths(facts["x_star"]), np.asarray(config.objective.x_star))
     assert (facts["q_star"], facts["mu"], facts["L"], facts["sigma"]) == (0.0, 0.5, 2.0, 3.0)
-    assert record["sc_bound"] == {"formula": theory.SC_BOUND, "coefficient": 9.0 / 0.25}
+    assert record["sc_bound"] == {"formula": theory.SC_BOUND, "coefficient": 9.0 / 0.25, "applies": True,
+                                  "applies_to": theory.SC_BOUND_APPLIES}  # the default step: inverse, step_scale 1
+
+
+@pytest.mark.parametrize("objective, step", [
+    ({"mu": 1.0, "L": 1.0}, {"step": "inverse", "step_scale": 1.0, "step_offset": 1.0}),  # sigma^2 / (mu^2 t) exactly
+    ({"mu": 0.5, "L": 2.0}, {"step": "inverse", "step_scale": 1.0, "step_offset": 8.0}),  # below it
+    ({"mu": 1.0, "L": 1.0}, {"step": "inverse", "step_scale": 2.0, "step_offset": 2.0}),  # 4/3 of it
+    ({"mu": 1.0, "L": 1.0}, {"step": "inverse", "step_scale": 0.75, "step_offset": 1.0}),  # 9/8 of it
+    ({"mu": 1.0, "L": 1.0}, {"step": "constant", "lr": 0.05}),  # a noise floor, no 1/t
+])
+def test_sc_bound_applies_where_it_is_the_asymptotic_rate_of_the_step(objective, step):
+    """E||x_t - x*||^2 from x0 = x*, per direction of curvature h exactly: v <- (1 - alpha h)^2 v
+    + alpha^2 sigma^2 / d; its t -> infinity limit times t is at most sigma^2 / mu^2 (k = 1)
+    exactly where the record says the bound applies."""
+    iterations = 20_000
+    config = build_config({
+        "run": {"iterations": iterations},
+        "objective": {"kind": "quadratic", "dim": 4, "sigma": 1.5, "x0": 0.0, "x_star": 0.0, **objective},
+        "algorithm": {"kind": "sc", **step},
+    })
+    bound = theory.sc_bound(config)
+    curvature = np.asarray(config.objective.data["h"], np.float64)
+    variance = np.zeros_like(curvature)
+    for alpha in algorithms.step_sizes(config.algorithm, config.objective, iterations).astype(np.float64):
+        variance = (1 - alpha * curvature) ** 2 * variance + alpha**2 * config.objective.sigma**2 / curvature.size
+    ratio = iterations * variance.sum() / bound["coefficient"]
+    assert bound["applies"] is bool(ratio <= 1.001), ratio
+    assert bound["applies_to"] == theory.SC_BOUND_APPLIES
 
 
 def test_every_sweep_point_manifest_carries_its_theory(tmp_path):

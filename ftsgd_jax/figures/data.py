@@ -44,6 +44,16 @@ class Point:
     def n(self) -> int:
         return sum(self.clusters)
 
+    @property
+    def applicable_sc_bound(self) -> Mapping[str, Any] | None:
+        """The theory's sc bound record where it applies to this point's step, else None.
+
+        A record without ``applies`` (results of an older ftsgd, which recorded the bound for
+        every step) is not known to apply.
+        """
+        bound = self.theory.get("sc_bound")
+        return bound if isinstance(bound, Mapping) and bound.get("applies") is True else None
+
 
 class SweepData:
     """A sweep folder: the manifest at once, the metrics table read on first use.

@@ -1,6 +1,8 @@
 """error_vs_iteration: ‖x − x*‖² vs t (log-log) per point, beside the sc bound σ²/(μ² k t).
 
-k is the point's measured smallest view (the median of ``view_min``), under every scheduler:
+The bound is the asymptotic (t → ∞) rate of the step 1/(μ (t + γ)) and is drawn only for the
+points whose theory record says it applies to their step (``sc_bound.applies``). k is the
+point's measured smallest view (the median of ``view_min``), under every scheduler:
 n when views are complete, fewer under ``sync`` once processes crash (the views hold only the
 live ones) and 1 for seq; a point without a measured view gets no bound. A series with
 diverged scenarios says how many in its legend entry. More than eight points are split into
@@ -29,6 +31,9 @@ from ftsgd_jax.figures.style import (
 from ftsgd_jax.figures.style import plot_band, theory_line
 
 
+SC_RATE_LEGEND = r"theory $\sigma^2/(\mu^2 k t)$ as $t \to \infty$, k = min view size"
+
+
 @figure("error_vs_iteration")
 def draw(sweep: SweepData) -> Figure:
     points = sweep.points
@@ -48,7 +53,7 @@ def draw(sweep: SweepData) -> Figure:
             label, t, values = by_index[point.index]
             line = plot_band(ax, t, values, label, palette(label))
             entries.append((label, line, divergence_note(t, values), title))
-            bound = point.theory["sc_bound"]
+            bound = point.applicable_sc_bound
             k = bound_views(sweep, point)
             if bound is not None and np.isfinite(k):
                 dense = np.geomspace(max(t[0], 1), t[-1], 64)
@@ -61,7 +66,7 @@ def draw(sweep: SweepData) -> Figure:
     axes[0, 0].set_ylabel("‖x − x*‖² (squared distance)")
     legend = series_legend(entries)
     if theory_drawn:
-        legend.append(Line2D([], [], color="grey", linestyle="--", label=r"theory $\sigma^2/(\mu^2 k t)$, k = min view size"))
+        legend.append(Line2D([], [], color="grey", linestyle="--", label=SC_RATE_LEGEND))
     legend_below(fig, legend, common)
     return fig
 

@@ -17,7 +17,7 @@ def draw(sweep: SweepData) -> Figure:
     metric = "err_mean"
     if not any(np.isfinite(sweep.final(p, "err_mean")).any() for p in sweep.points):
         metric = "loss_mean"
-    common, groups = grouped(sweep, drop={"faults.crashes"})
+    common, groups = grouped(sweep, drop={"faults.crashes"}, x=lambda p: int(sweep.setting(p, "faults", "crashes")))
     fig, axes = new_figure(DOUBLE_COLUMN, 2.4, ncols=2)
     error_ax, blocked_ax = axes[0]
     handles, failures = [], set()

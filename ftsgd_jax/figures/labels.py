@@ -8,7 +8,8 @@ shares moves to the legend's title.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,10 +67,22 @@ def _clusters_text(sizes: Sequence[int]) -> str:
 
 def _short(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        return _float_text(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_short(v) for v in value) + "]"
     return str(value)
+
+
+def _float_text(value: float) -> str:
+    """``value:g`` with 6 significant digits, or as many more as it takes to read back ``value``:
+    0.5 stays "0.5", while 100000.0 and 100000.4 stay apart ("100000", "100000.4") rather than
+    merging into one series or panel."""
+    if not math.isfinite(value):
+        return f"{value:g}"
+    digits = 6
+    while float(f"{value:.{digits}g}") != value:  # 17 significant digits read back every double
+        digits += 1
+    return f"{value:.{digits}g}"
 
 
 def shorten(labels: Sequence[str]) -> tuple[str, list[str]]:
@@ -91,20 +104,65 @@ def point_labels(sweep: SweepData, points: Sequence[Point], drop: Iterable[str] 
     return shorten([sweep.label(point, drop) for point in points])
 
 
-def grouped(sweep: SweepData, drop: Iterable[str]) -> tuple[str, dict[str, list[Point]]]:
+def grouped(sweep: SweepData, drop: Iterable[str], x: Callable[[Point], Any]) -> tuple[str, dict[str, list[Point]]]:
     """Points grouped into series by their label without the ``drop`` keys (the x axis of the
-    figure); returns the part shared by all series labels and the series by short label."""
-    groups = series_of(sweep, drop)
+    figure, ``x`` its value at a point); returns the part shared by all series labels and the
+    series by short label."""
+    groups = series_of(sweep, drop, x)
     common, short = shorten(list(groups))
     return common, dict(zip(short, groups.values(), strict=True))
 
 
-def series_of(sweep: SweepData, drop: Iterable[str]) -> dict[str, list[Point]]:
-    """Points grouped by their label without the ``drop`` keys (the x axis of the figure)."""
+def series_of(sweep: SweepData, drop: Iterable[str], x: Callable[[Point], Any]) -> dict[str, list[Point]]:
+    """Points grouped by their label without the ``drop`` keys (the x axis of the figure, ``x``
+    its value at a point), no two points of a series at one x.
+
+    Points that would share a series and an x differ in a swept key the label leaves out (a
+    dropped one, such as the cluster layout of a given n, or one the label's parts omit, such
+    as sc's rule): every label then names that key ("clusters=[4,4]"), so each layout is its
+    own series rather than a line through several values at one x. Points that no swept key
+    tells apart fail the figure.
+    """
+    drop = set(drop)
+    groups = _by_label(sweep, drop, lambda point: ())
+    keys = [key for key in sweep.swept if any(_differ(key, points) for points in _same_x(groups, x))]
+    if keys:
+        groups = _by_label(sweep, drop, lambda point: [f"{key.partition('.')[2] or key}={_short(_value(point, key))}"
+                                                       for key in keys])
+    collisions = _same_x(groups, x)
+    if collisions:
+        together = collisions[0]
+        raise sweep.fail(f"points {', '.join(str(p.index) for p in together)} ({sweep.label(together[0], drop)}) "
+                         f"share one x = {x(together[0])} and no swept key tells them apart")
+    return groups
+
+
+def _by_label(sweep: SweepData, drop: set[str], extra: Callable[[Point], Sequence[str]]) -> dict[str, list[Point]]:
     groups: dict[str, list[Point]] = {}
     for point in sweep.points:
-        groups.setdefault(sweep.label(point, drop), []).append(point)
+        groups.setdefault(" · ".join([sweep.label(point, drop), *extra(point)]), []).append(point)
     return groups
+
+
+def _same_x(groups: Mapping[str, list[Point]], x: Callable[[Point], Any]) -> list[list[Point]]:
+    """Each set of two or more points of one series at one x."""
+    together = []
+    for points in groups.values():
+        at: dict[Any, list[Point]] = {}
+        for point in points:
+            at.setdefault(x(point), []).append(point)
+        together.extend(same for same in at.values() if len(same) > 1)
+    return together
+
+
+def _value(point: Point, key: str) -> Any:
+    section, _, name = key.partition(".")
+    settings = point.config.get(section)
+    return settings.get(name) if isinstance(settings, Mapping) else None
+
+
+def _differ(key: str, points: Sequence[Point]) -> bool:
+    return len({json.dumps(_value(point, key), sort_keys=True) for point in points}) > 1
 
 
 MAX_SERIES = 8  # more points than this in one panel: split into panels by a swept key
