@@ -66,15 +66,16 @@ def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _check_swept_key(field: str, key: str) -> None:
+def _check_setting(field: str, key: str, what: str = "swept key") -> None:
+    """Refuse a dotted ``key`` that names no setting of a run config (any ``objective.*`` is one)."""
     section, _, name = key.partition(".")
     dotted = [f"{part}.{setting}" for part, settings in DEFAULTS.items() for setting in settings]
-    if section not in DEFAULTS:
-        raise ConfigError(field, f"swept key {key!r} does not exist: unknown section {section!r}{closest(key, dotted)}")
     if not name:
-        raise ConfigError(field, f"swept key {key!r} must be section.key")
+        raise ConfigError(field, f"{what} {key!r} must be section.key{closest(key, dotted)}")
+    if section not in DEFAULTS:
+        raise ConfigError(field, f"{what} {key!r} does not exist: unknown section {section!r}{closest(key, dotted)}")
     if section != "objective" and name not in DEFAULTS[section]:
-        raise ConfigError(field, f"swept key {key!r} does not exist{closest(key, dotted)}")
+        raise ConfigError(field, f"{what} {key!r} does not exist{closest(key, dotted)}")
 
 
 def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]:
@@ -95,7 +96,7 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
         owner[key] = where
 
     for key, values in grid.items():
-        _check_swept_key("sweep.grid", key)
+        _check_setting("sweep.grid", key)
         claim(key, "sweep.grid")
         if not isinstance(values, list) or not values:
             raise ConfigError("sweep.grid", f"{key!r} needs a non-empty list of values, got {values!r}")
@@ -108,7 +109,7 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
         group = flatten(group)
         lengths = {key: len(v) if isinstance(v, list) else -1 for key, v in group.items()}
         for key in group:
-            _check_swept_key("sweep.zip", key)
+            _check_setting("sweep.zip", key)
             claim(key, "sweep.zip")
         if any(length <= 0 for length in lengths.values()) or len(set(lengths.values())) > 1:
             raise ConfigError("sweep.zip", f"zipped keys need non-empty lists of one length, got lengths {lengths}")
@@ -161,6 +162,31 @@ FORMAT = 2  # the store's layout: points by value, chunk files by scenario range
 def point_id(values: Mapping[str, Any]) -> str:
     """A point's name in the store: a hash of its swept values, whatever their order in the spec."""
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _comparable(value: Any) -> Any:
+    """A resolved config value as a hashable key in which equal numbers are one (1 and 1.0,
+    which ``point_id`` tells apart) and booleans stay apart from numbers (True == 1 in Python)."""
+    if isinstance(value, Mapping):
+        return (dict, tuple(sorted((key, _comparable(item)) for key, item in value.items())))
+    if isinstance(value, (list, tuple)):
+        return (list, tuple(_comparable(item) for item in value))
+    if isinstance(value, bool):
+        return (bool, value)
+    return value
+
+
+def _refuse_duplicates(points: list[dict[str, Any]], configs: list[RunConfig]) -> None:
+    """Two points of one resolved configuration would run the same scenarios twice under two ids."""
+    seen: dict[Any, int] = {}
+    for index, config in enumerate(configs):
+        first = seen.setdefault(_comparable(config.resolved), index)
+        if first != index:
+            raise ConfigError(
+                "sweep",
+                f"points {json.dumps(points[first])} and {json.dumps(points[index])} are the same configuration; "
+                "every point must differ",
+            )
 
 
 def _column_type(values: list[Any]) -> pa.DataType:
@@ -245,10 +271,9 @@ class Sweep:
         self.points = expand(sweep, base_seed)
         self.swept = list(dict.fromkeys(k for point in self.points for k in point))
         self.ids = [point_id(values) for values in self.points]
-        if len(set(self.ids)) != len(self.ids):
-            raise ConfigError("sweep", "two points have the same values; every point must differ")
         self.column_types = {key: _column_type([p[key] for p in self.points]) for key in self.swept}
         self.configs = [point_config(self.base, values, path.parent) for values in self.points]
+        _refuse_duplicates(self.points, self.configs)  # so the ids differ too: equal values resolve alike
         self.inputs = input_digests(self.configs)
         # What decides the results: the base config, the set of points (not their order,
         # name, figures or description) and the bytes of the files they read. The inputs
@@ -347,10 +372,12 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
                     "use another folder or --force to replace them",
                 )
             results.clear_results(out)
-        elif not resume:
-            results.clear_results(out)
-        else:
+        elif resume:
             (out / "manifest.json").unlink(missing_ok=True)  # no longer finished once work resumes
+        else:
+            if not force:
+                _refuse_to_redo(out, sweep)
+            results.clear_results(out)
     elif kind is not None:
         if not force:
             what = {"run": "the results of `ftsgd run`", "suite": "a suite of sweeps", "sweep": "an unreadable sweep"}
@@ -364,6 +391,24 @@ def _prepare(out: Path, sweep: Sweep, resume: bool, force: bool) -> None:
         {"digest": sweep.digest, "format": FORMAT, "streams": rng.STREAMS, "name": sweep.name,
          "spec": sweep.spec | {"sweep": sweep.sweep_table}, "inputs": sweep.inputs},
     )
+
+
+def _refuse_to_redo(out: Path, sweep: Sweep) -> None:
+    """Refuse to clear the finished chunks of this very sweep: a rerun that forgot --resume
+    would throw them away. A folder with none finished has nothing to lose and starts again."""
+    points_done = scenarios_done = 0
+    for ident, config in zip(sweep.ids, sweep.configs):
+        written = sum(end - begin for begin, end, _ in finished_ranges(_point_dir(out, ident)))
+        scenarios_done += min(written, config.run.scenarios)
+        points_done += written >= config.run.scenarios
+    if scenarios_done:
+        total = sum(config.run.scenarios for config in sweep.configs)
+        raise ConfigError(
+            "--out",
+            f"{out} holds results of this sweep ({points_done} of {len(sweep.points)} points done, "
+            f"{scenarios_done} of {total} scenarios); use --resume to keep them and run what is missing, "
+            "or --force to start over",
+        )
 
 
 def _stored_stamp(out: Path) -> dict[str, Any] | None:
@@ -732,15 +777,27 @@ def is_suite(spec: Mapping[str, Any]) -> bool:
 
 
 def suite_members(spec: Mapping[str, Any], path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """(member spec path, dotted overrides) for each sweep of a suite."""
+    """(member spec path, dotted overrides) for each sweep of a suite.
+
+    An override (``[suite.set]``) is a ``section.key`` of a run config or of ``[sweep]``
+    (``"sweep.seeds" = 1``); each member's own checks refuse a bad value or sweep key.
+    """
     suite = spec["suite"]
+    if not isinstance(suite, Mapping):
+        raise ConfigError("suite", f"must be a table ([suite] with sweeps = [...]), got {suite!r}")
     for key in suite:
         if key not in ("sweeps", "set", "description"):
             raise ConfigError(f"suite.{key}", "unknown key; allowed: sweeps, set, description")
     members = suite.get("sweeps")
-    if not isinstance(members, list) or not members:
-        raise ConfigError("suite.sweeps", "need a non-empty list of sweep spec files")
-    overrides = flatten(suite.get("set", {}))
+    if not isinstance(members, list) or not members or not all(isinstance(member, str) for member in members):
+        raise ConfigError("suite.sweeps", f"need a non-empty list of sweep spec files (strings), got {members!r}")
+    settings = suite.get("set", {})
+    if not isinstance(settings, Mapping):
+        raise ConfigError("suite.set", f'must be a table of overrides ([suite.set] "section.key" = value), got {settings!r}')
+    overrides = flatten(settings)
+    for key in overrides:
+        if not key.startswith("sweep."):
+            _check_setting("suite.set", key, "override")
     return [(path.parent / member, overrides) for member in members]
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -333,3 +334,93 @@ def test_a_sweep_counts_and_warns_of_diverged_scenarios_as_a_run_does(tmp_path, 
     summary = pq.read_table(tmp_path / "out" / "summary.parquet")
     assert summary.column("diverged").to_pylist() == [0, diverged]
     assert summary.column("loss_mean_nan").to_pylist()[0] == 0  # the per-metric counts stay
+
+
+def _chunk_times(out):
+    return {path: path.stat().st_mtime_ns for path in (out / "points").rglob("??????????-??????????.parquet")}
+
+
+def test_rerunning_a_sweep_without_resume_refuses_to_delete_its_results(tmp_path, capsys, small_toml):
+    # a second `ftsgd sweep` of the same spec, --resume forgotten, deleted every finished chunk
+    spec = tmp_path / "s.toml"
+    spec.write_text(small_toml(grid='"faults.crashes" = [0, 1]', scenarios=16, chunk=8))
+    out = tmp_path / "out"
+    command = ["sweep", str(spec), "--out", str(out)]
+    assert main(command) == 0
+    finished = _chunk_times(out)
+    assert len(finished) == 4
+    capsys.readouterr()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ftsgd: error: --out:"), err
+    assert "results of this sweep (2 of 2 points done" in err and "--resume" in err and "--force" in err
+    assert _chunk_times(out) == finished and (out / "manifest.json").is_file()
+    assert main([*command, "--resume"]) == 0
+    assert _chunk_times(out) == finished  # kept, not redone
+    assert main([*command, "--force"]) == 0
+    assert all(path.stat().st_mtime_ns != stamp for path, stamp in finished.items())  # started over
+
+
+def test_a_partial_sweep_is_kept_when_rerun_without_resume(tmp_path, spec):
+    sweep = Sweep(spec(grid={"faults.crashes": [0, 2]}), tmp_path / "s.toml")
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="interruption"):
+        run_sweep(sweep, out, fail_after=4)  # point 0 whole (3 chunks of 8), point 1 one chunk
+    finished = _chunk_times(out)
+    with pytest.raises(ConfigError, match=r"1 of 2 points done, 32 of 48 scenarios") as error:
+        run_sweep(sweep, out)
+    assert error.value.field == "--out"
+    assert _chunk_times(out) == finished
+    run_sweep(sweep, out, resume=True)
+    assert len(_chunk_times(out)) == 6
+
+
+def test_a_sweep_that_finished_no_chunk_starts_again_without_resume(tmp_path, spec):
+    sweep = Sweep(spec(grid={"faults.crashes": [0, 2]}), tmp_path / "s.toml")
+    with pytest.raises(RuntimeError, match="interruption"):
+        run_sweep(sweep, tmp_path / "out", fail_after=0)
+    run_sweep(sweep, tmp_path / "out")  # nothing finished, nothing to lose
+    assert len(_chunk_times(tmp_path / "out")) == 6
+
+
+@pytest.mark.parametrize(
+    ("suite", "message"),
+    [
+        ("suite = 5", "suite: must be a table"),
+        ("[suite]\nsweeps = [3]", "suite.sweeps: need a non-empty list of sweep spec files"),
+        ('[suite]\nsweeps = ["one.toml"]\nset = "x"', "suite.set: must be a table"),
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\nfoo = 1', "suite.set: override 'foo' must be section.key"),
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"run" = 5', "suite.set: override 'run' must be section.key"),
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"sweep" = 5', "suite.set: override 'sweep' must be section.key"),
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"nosection.x" = 1', "suite.set: override 'nosection.x' does not exist: unknown section 'nosection'"),
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"run.scenarioz" = 8', "suite.set: override 'run.scenarioz' does not exist .did you mean 'run.scenarios'"),
+    ],
+)
+def test_a_bad_suite_is_one_line_naming_the_field(tmp_path, capsys, small_toml, suite, message):
+    (tmp_path / "one.toml").write_text(small_toml(grid='"faults.crashes" = [0]', name="one"))
+    (tmp_path / "suite.toml").write_text(suite + "\n")
+    assert main(["sweep", str(tmp_path / "suite.toml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(message, err), err
+
+
+def test_a_suite_may_set_a_key_of_its_sweeps_tables(tmp_path, small_toml):
+    (tmp_path / "one.toml").write_text(small_toml(grid='"faults.crashes" = [0, 1]', name="one", scenarios=8))
+    (tmp_path / "suite.toml").write_text('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"sweep.seeds" = 2\n')
+    results = api.run_sweep(tmp_path / "suite.toml", tmp_path / "out")
+    assert results["one"].summary.num_rows == 4
+
+
+@pytest.mark.parametrize(
+    ("grid", "shown"),
+    [
+        ({"schedule.delay_mean": [0.5, 1, 1.0]}, r"\{\"schedule.delay_mean\": 1\} and \{\"schedule.delay_mean\": 1.0\}"),
+        ({"faults.window": [[0, 1], [0.0, 1.0]]}, r"\[0, 1\]\} and \{\"faults.window\": \[0.0, 1.0\]"),
+    ],
+)
+def test_points_equal_as_numbers_are_duplicates(spec, grid, shown):
+    # 1 and 1.0 hash to different point ids but are one configuration: it ran twice
+    with pytest.raises(ConfigError, match=shown) as error:
+        Sweep(spec(grid=grid), Path("s.toml"))
+    assert error.value.field == "sweep"
