@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ftsgd_jax.errors import ConfigError, choice
+from ftsgd_jax.metrics import max_keeping_nan, min_keeping_nan
 
 # Besides what the rules use, the geometry's public names, so that they are reachable where
 # the rules are (``agreement.tukey_depth``, ...).
@@ -50,8 +51,8 @@ def midpoint_rule(points, mask):
     points, mask = _clean(points, mask)
     if points.shape[1] != 1:
         raise ConfigError("algorithm.rule", f"'midpoint' needs dimension d = 1, got d = {points.shape[1]}")
-    lo = jnp.min(jnp.where(mask[:, None], points, jnp.inf), axis=0)
-    hi = jnp.max(jnp.where(mask[:, None], points, -jnp.inf), axis=0)
+    lo = min_keeping_nan(jnp.where(mask[:, None], points, jnp.inf), axis=0)
+    hi = max_keeping_nan(jnp.where(mask[:, None], points, -jnp.inf), axis=0)
     # halves first, kept apart: XLA rewrote 0.5 lo + 0.5 hi into (lo + hi) 0.5, which overflows
     half_lo, half_hi = jax.lax.optimization_barrier((0.5 * lo, 0.5 * hi))
     return jnp.where(jnp.any(mask), half_lo + half_hi, 0.0)

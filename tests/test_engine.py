@@ -399,3 +399,21 @@ def test_a_chunk_that_cannot_start_comes_after_the_results_before_it():
         for result in engine.run_chunks(chunks()):
             handed.append(result.scenarios)
     assert handed == [4, 4]
+
+
+def test_a_scenarios_metrics_and_their_nans_do_not_depend_on_the_chunk_size():
+    """From 256 scenarios per chunk on, XLA's CPU max dropped NaN: the mean rule's
+    safe_residual_max (NaN: it has no residual) read -inf, and a diverged scenario's err_max
+    and disagreement read -inf; below 256 both were NaN."""
+    raw = {
+        "system": {"clusters": [5, 3, 3, 2, 2, 1]},
+        "faults": {"pattern": "random", "crashes": 6, "window": [0.2, 0.7]},
+        "objective": {"kind": "quadratic", "dim": 3},
+        "algorithm": {"kind": "gen", "rule": "mean", "rounds": "auto", "max_rounds": 6},
+        "run": {"iterations": 10, "record_every": 5, "seed": 3},
+    }
+    small = engine.run(build_config({**raw, "run": {**raw["run"], "scenarios": 255}})).metrics
+    large = engine.run(build_config({**raw, "run": {**raw["run"], "scenarios": 256}})).metrics
+    assert np.isnan(large["safe_residual_max"]).all()
+    for name, values in small.items():
+        np.testing.assert_allclose(large[name][:255], values, rtol=1e-6, equal_nan=True, err_msg=name)

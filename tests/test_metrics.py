@@ -168,3 +168,22 @@ def test_contraction_is_the_ratio_of_diameters_or_nan_when_the_inputs_agree(case
     elif not spread > 1e-3 * (1.0 + scale) * (1 - 1e-5):  # NaN when nobody wrote
         assert np.isnan(got)
 
+
+
+@pytest.mark.parametrize("scenarios", [1, 255, 256, 1024])
+def test_a_nan_value_makes_every_max_and_min_nan_at_any_batch_size(scenarios):
+    """XLA's CPU max/min reductions dropped NaN once a vmapped batch held about 256 lanes:
+    a max over NaN read -inf, and max(1, NaN) read 1, so a metric depended on the chunk size
+    (safe_residual_max of the mean rule -inf from 256 scenarios on, NaN below)."""
+    values = jnp.asarray([1.0, jnp.nan, 3.0, 2.0] * 4, jnp.float32)
+    mask = jnp.ones((scenarios, 16), bool)
+    every = {
+        "masked_max": lambda m: metrics.masked_max(values, m),
+        "masked_min": lambda m: metrics.masked_min(values, m),
+        "disagreement": lambda m: metrics.disagreement(values[:, None], m),
+    }
+    for name, reduce in every.items():
+        out = np.asarray(jax.jit(jax.vmap(reduce))(mask))
+        assert np.isnan(out).all(), name
+    masked_out = mask & (jnp.arange(16) % 4 != 1)  # the NaN entries are not measured
+    np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(every["masked_max"]))(masked_out)), 3.0)
