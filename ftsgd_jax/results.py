@@ -11,7 +11,6 @@ timings, enough to rerun any scenario, and what the theory says of the configura
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -138,18 +137,6 @@ def input_files(config: Any) -> dict[str, str]:
     file-valued setting (``''`` is synthetic data and reads none)."""
     path = config.objective.config.get("path")
     return {"objective.path": path} if path else {}
-
-
-def file_sha256(path: str, field: str) -> str:
-    """The sha256 of a file's bytes: a path names a file, only its bytes say which data it held."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise ConfigError(field, f"cannot read {path!r}: {error.strerror or error}") from None
-    return digest.hexdigest()
 
 
 def input_digests(config: Any) -> dict[str, dict[str, str]]:

@@ -215,13 +215,15 @@ def cell(value: Any, kind: pa.DataType) -> Any:
 
 
 def input_digests(configs: list[RunConfig]) -> dict[str, dict[str, str]]:
-    """``{setting: {file: sha256}}`` of the files the points read, each file hashed once."""
+    """``{setting: {file: sha256}}`` of the files the points read: the digests of the bytes
+    their data were parsed from (``results.input_digests``). A file that changed while the
+    points were read gave two points two versions of it, and is refused."""
     digests: dict[str, dict[str, str]] = {}
     for config in configs:
-        for field, path in results.input_files(config).items():
+        for field, read in results.input_digests(config).items():
             known = digests.setdefault(field, {})
-            if path not in known:
-                known[path] = results.file_sha256(path, field)
+            if known.setdefault(read["path"], read["sha256"]) != read["sha256"]:
+                raise ConfigError(field, f"{read['path']!r} changed while the sweep's points were read; run it again")
     return digests
 
 
