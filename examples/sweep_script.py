@@ -5,7 +5,10 @@ of the 16 processes crash (up to n - 1 = 15). The sweep runs 6 points that share
 compiled program (crash counts are run-time values), about 20 s of CPU time on 2 cores:
 
     python examples/sweep_script.py --out results/crashes
-    python examples/sweep_script.py --out results/crashes --resume   # after an interruption
+    python examples/sweep_script.py --out results/crashes --resume   # after an interruption, or again
+
+A second run into a folder that holds this sweep's results needs ``--resume`` (which keeps
+them) or another folder: nothing finished is deleted.
 
 It writes what ``ftsgd sweep`` writes (``metrics.parquet``, ``summary.parquet``,
 ``manifest.json``) and ``error_vs_crashes.png``.
@@ -46,7 +49,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--scenarios", type=int, default=256, help="scenarios per point (default 256)")
     parser.add_argument("--iterations", type=int, default=200, help="iterations per scenario (default 200)")
-    parser.add_argument("--resume", action="store_true", help="keep the chunks an interrupted run finished")
+    parser.add_argument("--resume", action="store_true", help="keep the chunks an earlier run finished and run what is missing")
     args = parser.parse_args()
 
     try:
