@@ -365,9 +365,10 @@ def run_sweep(
 
     ``spec_or_path``: a TOML file or a dict of sections with a ``[sweep]`` table (or a
     ``[suite]``, whose sweeps go to sub-folders of ``out``). ``resume`` skips the chunks
-    an earlier run of the same spec finished; ``force`` replaces the results in ``out``, of
-    this spec or another (or kind), and without ``resume`` or ``force`` a folder holding
-    finished chunks of this spec is refused; ``yes`` starts work above the size thresholds.
+    an earlier run of the same spec finished; ``force`` replaces the results in ``out`` of
+    another spec (or kind), and of this spec unless ``resume``; without either, a folder
+    holding finished chunks of this spec is refused; ``yes`` starts work above the size
+    thresholds.
     ``progress(sweeps, number, estimate)`` is called as sweep ``number`` (from 1) of
     ``sweeps`` starts, with the estimate of the whole work, and returns the callback
     ``(done, total, fresh)`` of that sweep's chunks or None; ``finished(result)`` hears

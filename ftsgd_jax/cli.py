@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="TOML sweep spec: a run config with a [sweep] table, or a [suite]")
     sweep.add_argument("--out", required=True, help="results folder")
     sweep.add_argument("--resume", action="store_true", help="skip the chunks an earlier run of this spec finished")
-    sweep.add_argument("--force", action="store_true", help="replace the results in --out: of this spec (start over), another spec or another kind")
+    sweep.add_argument("--force", action="store_true", help="replace the results in --out: of another spec or kind, and of this spec unless --resume")
     sweep.add_argument("--yes", action="store_true", help="start even when the sweep is very large")
     sweep.add_argument("--coordinator", metavar="HOST:PORT", help="split the sweep over processes: process 0's host and a free port")
     sweep.add_argument("--num-processes", type=int, metavar="P", help="how many processes share the sweep (with --coordinator)")

@@ -25,7 +25,7 @@ from ftsgd_jax.objectives import Objective
 from ftsgd_jax.results import run_lengths
 
 SC_BOUND = "sigma^2 / (mu^2 k t)"  # E||x_t - x*||^2 of sc with views of at least k processes, as t -> infinity
-SC_BOUND_APPLIES = "asymptotic (t -> infinity) rate of step = inverse with step_scale = 1, any step_offset, L >= mu"
+SC_BOUND_APPLIES = "asymptotic (t -> infinity) rate of the averaging algorithms (no agreement rounds) with step = inverse, step_scale = 1, any step_offset"
 SC_ERROR_BOUND = "max(4 sigma^2 / (mu^2 k), gamma |x0 - x*|^2) / (T + gamma)"  # sc's final error, its constants kept
 
 
@@ -81,8 +81,9 @@ def sc_bound(config: RunConfig) -> dict[str, Any] | None:
 
     It is the leading term, as t -> infinity, of E||x_t - x*||^2 for the step
     ``alpha_t = 1 / (mu (t + gamma))`` (``step = "inverse"``, ``step_scale = 1``, any
-    ``step_offset`` gamma) when every curvature is at least mu (L >= mu): a direction of
-    curvature lambda contributes s^2 sigma^2 / (mu^2 k (2 s lambda / mu - 1) t) for step_scale s,
+    ``step_offset`` gamma) of the averaging algorithms (sc and its relatives without
+    agreement rounds; gen's rounds change the error), every curvature being at least mu: a
+    direction of curvature lambda contributes s^2 sigma^2 / (mu^2 k (2 s lambda / mu - 1) t) for step_scale s,
     which is at most the bound only at s = 1 (4/3 of it at s = 2 with lambda = mu), and a
     constant step settles at a noise floor instead of decaying as 1/t. The start's bias
     decays faster but can dominate early records. ``applies`` says whether ``config`` has
@@ -91,10 +92,15 @@ def sc_bound(config: RunConfig) -> dict[str, Any] | None:
     objective, spec = config.objective, config.algorithm
     if objective.x_star is None or objective.mu is None or objective.sigma is None:
         return None
-    applies = (spec.step == "inverse" and spec.step_scale == 1.0
-               and objective.L is not None and objective.L >= objective.mu)
+    applies = sc_bound_applies(spec.kind, spec.step, spec.step_scale)
     return {"formula": SC_BOUND, "coefficient": objective.sigma**2 / objective.mu**2, "applies": applies,
             "applies_to": SC_BOUND_APPLIES}
+
+
+def sc_bound_applies(kind: str, step: str, step_scale: float) -> bool:
+    """Whether :func:`sc_bound` is the asymptotic rate of an algorithm ``kind`` with this step
+    (also for results recorded before ``applies`` was, from their configs)."""
+    return not algorithms.ALGORITHMS[kind].agreement and step == "inverse" and float(step_scale) == 1.0
 
 
 def sc_error_bound(config: RunConfig, smallest_view: float) -> dict[str, Any] | None:

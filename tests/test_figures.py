@@ -322,7 +322,13 @@ def test_the_sc_rate_is_drawn_only_where_the_theory_says_it_applies(tmp_path):
 
     manifest = read_manifest(sweep_dir)
     for point in manifest["points"]:
-        del point["theory"]["sc_bound"]["applies"]  # as results of an older ftsgd hold it
+        del point["theory"]["sc_bound"]["applies"]  # as results of an older ftsgd hold it: judged from the config
+    write_manifest(sweep_dir, manifest)
+    fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
+    (again,) = theory_lines(fig.axes[0])
+    np.testing.assert_array_equal(again.get_ydata(), line.get_ydata())
+    for point in manifest["points"]:
+        del point["config"]["algorithm"]["step_scale"]  # a config that does not say: not known to apply
     write_manifest(sweep_dir, manifest)
     fig = figures.error_vs_iteration.draw(figures.load_sweep(sweep_dir))
     assert not theory_lines(fig.axes[0])
@@ -344,7 +350,7 @@ def test_speedup_of_a_step_without_the_sc_bound_is_measured_against_its_n_1_poin
     assert not [entry for entry in legend if "min view size" in entry]
 
     sweep_dir = write_sweep(tmp_path / "no1", "const", ["speedup"], ["system.clusters"], configs[1:], metrics[1:])
-    with pytest.raises(ConfigError, match="speedup: series .* has no n = 1 point .* sc bound is not known to apply"):
+    with pytest.raises(ConfigError, match="speedup: series .* has no n = 1 point .* sc bound does not apply .* add an n = 1 point"):
         figures.draw_all(sweep_dir, tmp_path / "out")
 
 

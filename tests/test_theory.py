@@ -133,3 +133,10 @@ def test_sc_error_bound_is_its_formula_and_says_when_its_step_applies():
                           "algorithm": {"kind": "sc", "step": "inverse", "step_scale": 2.0, "step_offset": 7.0}})
     assert theory.sc_error_bound(short, 4)["applies"] is False  # gamma < 2 L / mu = 8
     assert theory.sc_error_bound(build_config({"objective": {"kind": "logistic"}, "algorithm": {"step": "constant"}}), 4) is None
+
+
+@pytest.mark.parametrize("kind, applies", [("sc", True), ("nowait", True), ("seq", True), ("minibatch", True), ("gen", False)])
+def test_the_sc_rate_is_not_said_to_apply_to_an_algorithm_with_agreement_rounds(kind, applies):
+    """gen's agreement rounds change its error, so the averaging algorithms' rate is not its."""
+    config = build_config({"objective": {"kind": "quadratic", "dim": 2}, "algorithm": {"kind": kind}})
+    assert theory.sc_bound(config)["applies"] is applies

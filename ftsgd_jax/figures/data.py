@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.figures.labels import point_label
 from ftsgd_jax.results import diverged, expand_run_lengths, restore_floats
+from ftsgd_jax.theory import sc_bound_applies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +50,20 @@ class Point:
         """The theory's sc bound record where it applies to this point's step, else None.
 
         A record without ``applies`` (results of an older ftsgd, which recorded the bound for
-        every step) is not known to apply.
+        every step) is judged from the point's algorithm settings by the same rule
+        (``theory.sc_bound_applies``); a point whose settings do not say is not known to apply.
         """
         bound = self.theory.get("sc_bound")
-        return bound if isinstance(bound, Mapping) and bound.get("applies") is True else None
+        if not isinstance(bound, Mapping):
+            return None
+        applies = bound.get("applies")
+        if applies is None:
+            algorithm = self.config.get("algorithm", {})
+            try:
+                applies = sc_bound_applies(algorithm["kind"], algorithm["step"], algorithm["step_scale"])
+            except (KeyError, TypeError, ValueError):
+                applies = False
+        return bound if applies is True else None
 
 
 class SweepData:

@@ -80,9 +80,9 @@ def measured_sequential(sweep: SweepData, label: str, points: list[Point]) -> li
                          "(x*, mu and sigma must be known: a quadratic objective)")
     single = [p for p in points if p.n == 1]
     if not single:
-        raise sweep.fail(f"series {label!r} has no n = 1 point to measure its speed-up against, and the sc bound is "
-                         "not known to apply to its step (it is the asymptotic rate of step inverse with step_scale 1; "
-                         "results of an older ftsgd do not say: re-run the sweep)")
+        raise sweep.fail(f"series {label!r} has no n = 1 point to measure its speed-up against, and the sc bound does "
+                         "not apply to its points (it is the asymptotic rate of sc, nowait, seq or minibatch with step "
+                         "inverse, step_scale 1): add an n = 1 point")
     return [float(bands(final_errors(sweep, single[0]))[0])] * len(points)
 
 
