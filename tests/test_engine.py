@@ -412,8 +412,16 @@ def test_a_scenarios_metrics_and_their_nans_do_not_depend_on_the_chunk_size():
         "algorithm": {"kind": "gen", "rule": "mean", "rounds": "auto", "max_rounds": 6},
         "run": {"iterations": 10, "record_every": 5, "seed": 3},
     }
-    small = engine.run(build_config({**raw, "run": {**raw["run"], "scenarios": 255}})).metrics
-    large = engine.run(build_config({**raw, "run": {**raw["run"], "scenarios": 256}})).metrics
-    assert np.isnan(large["safe_residual_max"]).all()
-    for name, values in small.items():
-        np.testing.assert_allclose(large[name][:255], values, rtol=1e-6, equal_nan=True, err_msg=name)
+    diverging = {  # a constant step of 2.5 on curvature 1: every scenario overflows to inf, then NaN
+        "system": {"clusters": [1] * 8},
+        "objective": {"kind": "quadratic", "dim": 1, "sigma": 1.0},
+        "algorithm": {"kind": "seq", "step": "constant", "lr": 2.5},
+        "run": {"iterations": 260, "record_every": 20, "seed": 0},
+    }
+    for config, nan_columns in ((raw, ["safe_residual_max"]), (diverging, ["err_mean", "err_max", "disagreement"])):
+        small = engine.run(build_config({**config, "run": {**config["run"], "scenarios": 255}})).metrics
+        large = engine.run(build_config({**config, "run": {**config["run"], "scenarios": 256}})).metrics
+        for name in nan_columns:
+            assert np.isnan(large[name]).any(), name
+        for name, values in small.items():
+            np.testing.assert_allclose(large[name][:255], values, rtol=1e-6, equal_nan=True, err_msg=name)
