@@ -43,8 +43,8 @@ def point_label(config: Mapping[str, Any], swept: Sequence[str] = (), drop: Iter
     for key in swept:
         if key in _COVERED or key in drop:
             continue
-        section, _, name = key.partition(".")
-        value = config.get(section, {}).get(name) if isinstance(config.get(section), dict) else None
+        name = key.partition(".")[2]
+        value = _value(config, key)
         if key == "system.clusters" and isinstance(value, list):
             parts.append(_clusters_text(value))
         elif key == "schedule.groups" and isinstance(value, list):
@@ -125,9 +125,9 @@ def series_of(sweep: SweepData, drop: Iterable[str], x: Callable[[Point], Any]) 
     """
     drop = set(drop)
     groups = _by_label(sweep, drop, lambda point: ())
-    keys = [key for key in sweep.swept if any(_differ(key, points) for points in _same_x(groups, x))]
+    keys = [key for key in sweep.swept if any(_distinct(key, points) > 1 for points in _same_x(groups, x))]
     if keys:
-        groups = _by_label(sweep, drop, lambda point: [f"{key.partition('.')[2] or key}={_short(_value(point, key))}"
+        groups = _by_label(sweep, drop, lambda point: [f"{key.partition('.')[2] or key}={_short(_value(point.config, key))}"
                                                        for key in keys])
     collisions = _same_x(groups, x)
     if collisions:
@@ -155,14 +155,16 @@ def _same_x(groups: Mapping[str, list[Point]], x: Callable[[Point], Any]) -> lis
     return together
 
 
-def _value(point: Point, key: str) -> Any:
+def _value(config: Mapping[str, Any], key: str) -> Any:
+    """The setting ``section.name`` of a config, None where it has none."""
     section, _, name = key.partition(".")
-    settings = point.config.get(section)
+    settings = config.get(section)
     return settings.get(name) if isinstance(settings, Mapping) else None
 
 
-def _differ(key: str, points: Sequence[Point]) -> bool:
-    return len({json.dumps(_value(point, key), sort_keys=True) for point in points}) > 1
+def _distinct(key: str, points: Sequence[Point]) -> int:
+    """How many different values the points give ``key``."""
+    return len({json.dumps(_value(point.config, key), sort_keys=True) for point in points})
 
 
 MAX_SERIES = 8  # more points than this in one panel: split into panels by a swept key
@@ -172,9 +174,7 @@ def facet_key(sweep: SweepData) -> str | None:
     """The swept key to split panels by: the first with 2 to 4 values (the cluster layout last)."""
     keys = sorted(sweep.swept, key=lambda key: key == "system.clusters")
     for key in keys:
-        section, _, name = key.partition(".")
-        values = {json.dumps(p.config.get(section, {}).get(name), sort_keys=True) for p in sweep.points}
-        if 2 <= len(values) <= 4:
+        if 2 <= _distinct(key, sweep.points) <= 4:
             return key
     return None
 
@@ -183,8 +183,7 @@ def facets(points: Sequence[Point], key: str | None) -> dict[str, list[Point]]:
     """Points per panel, titled ``key = value`` (one untitled panel without a key)."""
     if key is None:
         return {"": list(points)}
-    section, _, name = key.partition(".")
     panels: dict[str, list[Point]] = {}
     for point in points:
-        panels.setdefault(f"{key} = {_short(point.config.get(section, {}).get(name))}", []).append(point)
+        panels.setdefault(f"{key} = {_short(_value(point.config, key))}", []).append(point)
     return panels
