@@ -229,8 +229,10 @@ class Simulation:
         def block(state, index):
             state = state._replace(safe_residual=jnp.float32(jnp.nan), fallbacks=jnp.int32(0))
             ts = index * static.record_every + jnp.arange(static.record_every)
-            # two iterations per loop step: measured 10% faster on a 2-core CPU (sc, n=16, S=4096)
-            state, _ = jax.lax.scan(iteration, state, ts, unroll=2)
+            # not unrolled: two iterations per loop step ran no faster (sc n=16 S=4096, gen,
+            # safe area d=2; 2-core CPU) and took 1-2 s longer to compile, a run's largest cost
+            # outside its program
+            state, _ = jax.lax.scan(iteration, state, ts)
             alive = ~state.timeline.crashed
             majority = majority_condition(alive, delivers, static.topology, static.quorum)
             return state, record(static.objective, state, majority, capped[index])
