@@ -26,6 +26,7 @@ range stops with an error instead of returning numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,7 @@ import numpy as np
 from ftsgd_jax import algorithms, rng
 from ftsgd_jax.algorithms import ALGORITHMS, Plan, Scenario
 from ftsgd_jax.config import RunConfig
-from ftsgd_jax.devices import chunk_size, scenario_sharding, select_devices
+from ftsgd_jax.devices import chunk_size, cpu_block, scenario_sharding, select_devices
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
 from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition, window_iterations
@@ -208,11 +209,20 @@ class Simulation:
         self.compile_seconds = 0.0
 
     def compiled(self, inputs: ScenarioInputs) -> Callable:
-        """The batched program for this chunk size, compiled once (compile time kept apart)."""
+        """The batched program for this chunk size, compiled once (compile time kept apart).
+
+        On one CPU device it runs the chunk in consecutive blocks (:func:`in_blocks`); the
+        results are bit for bit those of one block, since no lane reads another.
+        """
         size = int(inputs.crashes.shape[0])
         if size not in self._compiled:
             started = time.perf_counter()
-            self._compiled[size] = self.batched.lower(inputs).compile()
+            placed = inputs.crashes.sharding.device_set
+            block = size
+            if len(placed) == 1 and next(iter(placed)).platform == "cpu":
+                block = cpu_block(size, self.static.topology.n, self.static.objective.dim)
+            program = self.batched if block == size else jax.jit(functools.partial(in_blocks, self.simulate_one, block))
+            self._compiled[size] = program.lower(inputs).compile()
             self.compile_seconds += time.perf_counter() - started
         return self._compiled[size]
 
@@ -245,6 +255,17 @@ class Simulation:
     def record_times(self) -> np.ndarray:
         every = self.static.record_every
         return np.arange(every, self.static.iterations + 1, every)
+
+
+def in_blocks(simulate_one: Callable[[ScenarioInputs], ScenarioRun], block: int, inputs: ScenarioInputs) -> ScenarioRun:
+    """``vmap(simulate_one)`` over the scenarios, ``block`` at a time in a loop; the last
+    block is filled with copies of the last scenario, which are dropped."""
+    size = inputs.crashes.shape[0]
+    extra = -size % block
+    if extra:
+        inputs = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)]), inputs)
+    out = jax.lax.map(simulate_one, inputs, batch_size=block)
+    return jax.tree.map(lambda a: a[:size], out)
 
 
 _SIMULATIONS: dict[str, Simulation] = {}

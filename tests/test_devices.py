@@ -14,7 +14,10 @@ import types
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ftsgd_jax import devices
 from ftsgd_jax.config import build_config
 from ftsgd_jax.devices import select_devices
 from ftsgd_jax.errors import ConfigError
@@ -65,7 +68,6 @@ def test_asking_for_an_absent_device_kind_names_the_present_ones():
 
 
 def test_a_scenario_bigger_than_half_the_free_memory_is_refused_with_the_estimate(monkeypatch):
-    from ftsgd_jax import devices
 
     config = build_config({"system": {"clusters": [10000]}, "run": {"scenarios": 2, "iterations": 10, "record_every": 10}})
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 2**30)
@@ -76,7 +78,6 @@ def test_a_scenario_bigger_than_half_the_free_memory_is_refused_with_the_estimat
 
 
 def test_auto_chunks_follow_the_free_memory_and_stay_a_multiple_of_the_device_count(monkeypatch):
-    from ftsgd_jax import devices
 
     config = build_config({"run": {"scenarios": 1000}})
     per = devices.bytes_per_scenario(config)
@@ -88,7 +89,6 @@ def test_auto_chunks_follow_the_free_memory_and_stay_a_multiple_of_the_device_co
 
 
 def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
-    from ftsgd_jax import devices
     from ftsgd_jax.sweep import chunk_plan
 
     config = build_config({"run": {"scenarios": 1000}})
@@ -103,7 +103,6 @@ def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
 
 
 def test_a_gpu_chunk_fills_half_the_free_device_memory_and_a_cpu_chunk_stays_capped():
-    from ftsgd_jax import devices
 
     config = build_config({"system": {"clusters": [4, 4, 4, 4]}, "objective": {"dim": 10}, "run": {"scenarios": 1_048_576}})
     per = devices.bytes_per_scenario(config)
@@ -134,3 +133,15 @@ def test_a_chunk_or_device_that_cannot_hold_the_run_is_one_line_and_status_2(tmp
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--set", setting]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and re.match(message, error[0]), error
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 300_000), n=st.integers(1, 128), d=st.integers(1, 1000))
+def test_cpu_blocks_are_balanced_and_cover_the_chunk(size, n, d):
+    block = devices.cpu_block(size, n, d)
+    blocks = -(-size // block)
+    target = max(devices.CPU_BLOCK_BYTES // devices.round_bytes(n, d), devices.MIN_CPU_BLOCK)
+    assert 1 <= block <= size
+    assert blocks == -(-size // target)  # as few blocks as the target size allows
+    assert blocks * block - size < blocks  # fewer than one padded scenario per block
+    assert block <= max(target, 1) or blocks == 1

@@ -425,3 +425,30 @@ def test_a_scenarios_metrics_and_their_nans_do_not_depend_on_the_chunk_size():
             assert np.isnan(large[name]).any(), name
         for name, values in small.items():
             np.testing.assert_allclose(large[name][:255], values, rtol=1e-6, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("algorithm", ["sc", "gen"])
+def test_a_cpu_chunk_run_in_blocks_agrees_with_one_batch(algorithm, monkeypatch):
+    cfg = config(
+        system={"clusters": [2, 1, 2]},
+        faults={"pattern": "random", "crashes": 2},
+        algorithm={"kind": algorithm, "rounds": 2},
+        run={"iterations": 8, "scenarios": 10, "record_every": 4},
+    )
+    # blocks of 4 scenarios: 10 = 4 + 4 + 2, the last block padded with copies
+    monkeypatch.setattr(devices, "CPU_BLOCK_BYTES", 4 * devices.round_bytes(cfg.topology.n, cfg.objective.dim))
+    monkeypatch.setattr(devices, "MIN_CPU_BLOCK", 1)
+    assert devices.cpu_block(10, cfg.topology.n, cfg.objective.dim) == 4
+    sim = engine.Simulation(engine.static_part(cfg))
+    inputs = engine.scenario_inputs(cfg, np.arange(10))
+    blocked, whole = sim.compiled(inputs)(inputs), sim.batched(inputs)
+    assert "while" in sim.compiled(inputs).as_text().split("ENTRY")[-1]  # the chunk ran as a loop over blocks
+    # another program, so float reductions may round otherwise (README: within 1e-5 + 1e-6)
+    for name, value in whole.records._asdict().items():
+        got, want = np.asarray(getattr(blocked.records, name)), np.asarray(value)
+        if np.issubdtype(want.dtype, np.floating):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    np.testing.assert_allclose(np.asarray(blocked.final.x), np.asarray(whole.final.x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(blocked.final.live), np.asarray(whole.final.live))
