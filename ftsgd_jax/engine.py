@@ -211,8 +211,10 @@ class Simulation:
     def compiled(self, inputs: ScenarioInputs) -> Callable:
         """The batched program for this chunk size, compiled once (compile time kept apart).
 
-        On one CPU device it runs the chunk in consecutive blocks (:func:`in_blocks`); the
-        results are bit for bit those of one block, since no lane reads another.
+        On one CPU device it runs the chunk in consecutive blocks (:func:`in_blocks`). No
+        lane reads another, so a chunk size still gives the same bits every time; against
+        one batch of the chunk, float reductions may round otherwise (another XLA program:
+        README, "Bit for bit, and within what tolerance").
         """
         size = int(inputs.crashes.shape[0])
         if size not in self._compiled:
