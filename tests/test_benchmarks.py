@@ -222,6 +222,16 @@ def test_scaling_sweeps_vary_one_factor_around_the_headline_and_reach_a_million_
     assert {p["factor"] for p in scaling.sweep_points(False, True, factors=("d",))} == {"d"}
 
 
+def test_scaling_runs_enough_iterations_to_amortise_a_chunks_setup_however_large_the_batch():
+    from benchmarks.plan import CostModel
+
+    cost = CostModel()
+    big = dict(algorithm="gen", n=16, d=10, scenarios=1 << 20)  # one iteration of all of them: seconds
+    assert cost.call_seconds("gen", "mean", 16, 10, 1 << 20, 1) > scaling.TARGET_CALL_SECONDS
+    assert scaling.iterations_for(cost, big) == scaling.MIN_ITERATIONS
+    assert scaling.iterations_for(cost, dict(big, scenarios=16)) == scaling.MAX_ITERATIONS
+
+
 def test_scaling_measures_the_first_point_records_the_rest_as_skipped_past_the_budget_and_draws(tmp_path, monkeypatch):
     tiny = [dict(factor="scenarios", algorithm="sc", n=4, d=2, scenarios=s) for s in (4, 16)]
     monkeypatch.setattr(scaling, "sweep_points", lambda accelerator, quick, factors: tiny)
