@@ -8,14 +8,15 @@ chunk plans stay as they were); a GPU or TPU fills a share of its free memory, w
 be hundreds of thousands of scenarios.
 
 On a CPU a chunk's program also runs its scenarios in consecutive blocks (:func:`cpu_block`)
-rather than all at once: a round's arrays for a few hundred scenarios stay in the
-processor's caches, where those of 4,096 scenarios went to memory and back at every fused
-step.
+rather than all at once, measured 14-25% faster at n = 16 (README, Performance): most
+likely because a round's arrays for a few hundred scenarios stay in the processor's
+caches, where those of 4,096 scenarios go to memory and back between fused loops.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import jax
 import numpy as np
@@ -26,9 +27,10 @@ from ftsgd_jax.errors import ConfigError, choice
 DEFAULT_CHUNK = 4096
 
 CPU_BLOCK_BYTES = 20 * 2**20
-"""The round arrays one block of a CPU chunk may fill. Measured on a 2-core AMD EPYC (sc,
-S = 4,096): the best blocks were 256 scenarios at n = 32 (+35% over one block of 4,096),
-512 at n = 16 (+13%; gen +25%) and 1,024-2,048 at n = 8 (within the noise)."""
+"""The round arrays one block of a CPU chunk may fill: blocks of 512 scenarios at n = 16,
+d = 10, 147 at n = 32, 1,366 at n = 8 (chunks of 4,096). Measured on a 2-core AMD EPYC
+(sc, S = 4,096, against one batch): n = 16 +14% (gen +25%); n = 32 +17% with blocks of 147
+(256: +35% and +21% in two runs, 128: +22%); n = 8 within the noise at 512-2,048."""
 
 MIN_CPU_BLOCK = 64
 """Smaller blocks pay a fixed cost per fused step that outweighs what the caches give back."""
@@ -74,6 +76,19 @@ def cpu_block(size: int, n: int, d: int) -> int:
     target = max(CPU_BLOCK_BYTES // round_bytes(n, d), MIN_CPU_BLOCK)
     blocks = -(-size // target)
     return -(-size // blocks)
+
+
+def block_size(placed: Collection[jax.Device], size: int, n: int, d: int) -> int:
+    """Scenarios per block of a chunk of ``size`` run on the devices ``placed``: blocks
+    (:func:`cpu_block`) on one CPU device, else the whole chunk as one batch."""
+    if len(placed) == 1 and next(iter(placed)).platform == "cpu":
+        return cpu_block(size, n, d)
+    return size
+
+
+def chunk_block(config: RunConfig, size: int) -> int:
+    """:func:`block_size` of a chunk of ``size`` of ``config`` on the devices it runs on."""
+    return block_size(select_devices(config.run.device), size, config.topology.n, config.objective.dim)
 
 
 def available_memory_bytes() -> int:

@@ -39,7 +39,7 @@ import numpy as np
 from ftsgd_jax import algorithms, rng
 from ftsgd_jax.algorithms import ALGORITHMS, Plan, Scenario
 from ftsgd_jax.config import RunConfig
-from ftsgd_jax.devices import chunk_size, cpu_block, scenario_sharding, select_devices
+from ftsgd_jax.devices import block_size, chunk_size, scenario_sharding, select_devices
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.metrics import METRIC_COLUMNS, Record, record
 from ftsgd_jax.model import CrashPoints, Topology, draw_crash_points, majority_condition, window_iterations
@@ -205,28 +205,31 @@ class Simulation:
         self.capped_per_record = capped.reshape(-1, static.record_every).sum(axis=1).astype(np.int32)
         self.batched = jax.jit(jax.vmap(self.simulate_one))
         self.single = jax.jit(self.simulate_one)
-        self._compiled: dict[int, Callable] = {}
+        self._compiled: dict[tuple, Callable] = {}
         self.compile_seconds = 0.0
 
-    def compiled(self, inputs: ScenarioInputs) -> Callable:
-        """The batched program for this chunk size, compiled once (compile time kept apart).
+    def compiled(self, inputs: ScenarioInputs, block: int | None = None) -> Callable:
+        """The batched program for this chunk size and block on the inputs' devices,
+        compiled once (compile time kept apart).
 
-        On one CPU device it runs the chunk in consecutive blocks (:func:`in_blocks`). No
-        lane reads another, so a chunk size still gives the same bits every time; against
-        one batch of the chunk, float reductions may round otherwise (another XLA program:
-        README, "Bit for bit, and within what tolerance").
+        It runs the chunk in consecutive blocks of ``block`` scenarios (:func:`in_blocks`;
+        default :func:`devices.block_size`: blocks on one CPU device, one batch elsewhere).
+        No lane reads another, so a chunk size and block give the same bits every time;
+        another block is another XLA program, whose float reductions may round otherwise
+        (README, "Bit for bit, and within what tolerance").
         """
         size = int(inputs.crashes.shape[0])
-        if size not in self._compiled:
+        placed = inputs.crashes.sharding.device_set
+        if block is None:
+            block = block_size(placed, size, self.static.topology.n, self.static.objective.dim)
+        block = min(block, size)
+        key = (size, block, frozenset(placed))
+        if key not in self._compiled:
             started = time.perf_counter()
-            placed = inputs.crashes.sharding.device_set
-            block = size
-            if len(placed) == 1 and next(iter(placed)).platform == "cpu":
-                block = cpu_block(size, self.static.topology.n, self.static.objective.dim)
             program = self.batched if block == size else jax.jit(functools.partial(in_blocks, self.simulate_one, block))
-            self._compiled[size] = program.lower(inputs).compile()
+            self._compiled[key] = program.lower(inputs).compile()
             self.compile_seconds += time.perf_counter() - started
-        return self._compiled[size]
+        return self._compiled[key]
 
     def simulate_one(self, inputs: ScenarioInputs) -> ScenarioRun:
         static, plan = self.static, self.plan
@@ -242,8 +245,8 @@ class Simulation:
             state = state._replace(safe_residual=jnp.float32(jnp.nan), fallbacks=jnp.int32(0))
             ts = index * static.record_every + jnp.arange(static.record_every)
             # not unrolled: two iterations per loop step ran no faster (sc n=16 S=4096, gen,
-            # safe area d=2; 2-core CPU) and took 1-2 s longer to compile, a run's largest cost
-            # outside its program
+            # safe area d=2; 6% faster at S=16 only; 2-core CPU) and took 0.8-1.9 s longer to
+            # compile, a run's largest cost outside its program
             state, _ = jax.lax.scan(iteration, state, ts)
             alive = ~state.timeline.crashed
             majority = majority_condition(alive, delivers, static.topology, static.quorum)
@@ -323,13 +326,15 @@ def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -
 
 
 class Chunk(NamedTuple):
-    """Scenarios ``indices`` of ``config``, run as one call of its program padded to ``size``;
+    """Scenarios ``indices`` of ``config``, run as one call of its program padded to ``size``,
+    in blocks of ``block`` scenarios (None: as the devices ask, :meth:`Simulation.compiled`);
     ``keep_final`` also brings back the final parameters and process states."""
 
     config: RunConfig
     indices: np.ndarray
     size: int
     keep_final: bool = False
+    block: int | None = None
 
 
 class _Launched(NamedTuple):
@@ -352,7 +357,7 @@ def _launch(chunk: Chunk) -> _Launched:
     placement = scenario_sharding(devices) if len(devices) > 1 else devices[0]
     inputs = jax.device_put(scenario_inputs(config, padded), placement)
     compiled_before = sim.compile_seconds
-    program = sim.compiled(inputs)
+    program = sim.compiled(inputs, chunk.block)
     return _Launched(chunk, program(inputs), time.perf_counter(), sim.compile_seconds - compiled_before)
 
 

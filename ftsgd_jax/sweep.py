@@ -39,7 +39,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -427,44 +427,60 @@ def _stored_digest(out: Path) -> str | None:
     return (_stored_stamp(out) or {}).get("digest")
 
 
-def _stored_chunk(folder: Path) -> int:
-    """The chunk size a point's plan.json holds (0 if none is readable)."""
-    try:
-        return int(json.loads((folder / "plan.json").read_text(encoding="utf-8"))["chunk"])
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
-        return 0
+class ChunkPlan(NamedTuple):
+    """How a point's scenarios run: ``chunk`` per compiled call, in blocks of ``block``."""
+
+    chunk: int
+    block: int
 
 
-def chunk_plan(config: RunConfig, folder: Path) -> int:
-    """Scenarios per chunk of a point: the size its first run chose, where that still fits.
+def _stored_plan(folder: Path) -> ChunkPlan | None:
+    """The chunk plan a point's plan.json holds (None if none is readable).
 
-    Reusing the first run's size keeps a resumed point bit-for-bit equal to an
-    uninterrupted one on the same devices; where it no longer fits (less free memory) a
-    smaller size is used, and the results stay within the tolerance of the README's
-    Reproducibility section. Chunk files are named by scenario range either way, so no
-    scenario is lost or repeated.
+    A plan written before chunks ran in blocks has no ``block``: its chunks ran as one
+    batch, and so do the rest of them.
     """
-    chosen = devices.chunk_size(config)
-    stored = _stored_chunk(folder)
-    if stored > 0 and (config.run.chunk or stored <= devices.fitting_chunk(config)):
+    try:
+        stored = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+        chunk = int(stored["chunk"])
+        block = int(stored.get("block", chunk))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError):
+        return None
+    return ChunkPlan(chunk, block) if chunk > 0 and block > 0 else None
+
+
+def chunk_plan(config: RunConfig, folder: Path) -> ChunkPlan:
+    """Scenarios per chunk and per block of a point: what its first run chose, where that
+    still fits.
+
+    Reusing the first run's plan keeps a resumed point bit-for-bit equal to an
+    uninterrupted one on the same devices, even after a version that sizes blocks
+    otherwise; where the chunk no longer fits (less free memory) a smaller one is used, and
+    the results stay within the tolerance of the README's Reproducibility section. Chunk
+    files are named by scenario range either way, so no scenario is lost or repeated.
+    """
+    stored = _stored_plan(folder)
+    if stored is not None and (config.run.chunk or stored.chunk <= devices.fitting_chunk(config)):
         return stored
-    results.write_json(folder / "plan.json", {"chunk": chosen})
-    return chosen
+    chosen = devices.chunk_size(config)
+    plan = ChunkPlan(chosen, devices.chunk_block(config, chosen))
+    results.write_json(folder / "plan.json", plan._asdict())
+    return plan
 
 
-def _work(out: Path, sweep: Sweep, sizes: list[int]) -> list[tuple[int, int, int]]:
+def _work(out: Path, sweep: Sweep, plans: list[ChunkPlan]) -> list[tuple[int, int, int]]:
     """(point, begin, end) of every chunk no earlier run finished, in point order."""
     work = []
     for index, (ident, config) in enumerate(zip(sweep.ids, sweep.configs)):
         missing = missing_ranges(finished_ranges(_point_dir(out, ident)), config.run.scenarios)
-        work += [(index, begin, end) for begin, end in plan_chunks(missing, sizes[index])]
+        work += [(index, begin, end) for begin, end in plan_chunks(missing, plans[index].chunk)]
     return work
 
 
 def _run_chunks(
     out: Path,
     sweep: Sweep,
-    sizes: list[int],
+    plans: list[ChunkPlan],
     work: list[tuple[int, int, int]],
     already: int,
     progress: Callable[[int, int, int], None] | None,
@@ -491,16 +507,16 @@ def _run_chunks(
             if fail_after is not None and number >= fail_after:
                 raise RuntimeError(f"simulated interruption after {number} chunks")
             config = sweep.configs[index]
-            sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=sizes[index]))
+            sized = dataclasses.replace(config, run=dataclasses.replace(config.run, chunk=plans[index].chunk))
             # the program's batch: the plan's chunk rounded up to a multiple of the devices here
-            yield engine.Chunk(sized, np.arange(begin, end), devices.chunk_size(sized), _keeps_final(config))
+            yield engine.Chunk(sized, np.arange(begin, end), devices.chunk_size(sized), _keeps_final(config), plans[index].block)
 
     # results come in the order of work (fewer when stopped)
     for (index, begin, end), result in zip(work, engine.run_chunks(chunks())):
         ident, config = sweep.ids[index], sweep.configs[index]
         _write_chunk(_chunk_path(out, ident, begin, end), result, np.arange(begin, end), config)
         timing = timings.setdefault(
-            index, {"point": index, "id": ident, "chunk": sizes[index], "seconds": 0.0, "compile_seconds": 0.0, "run_seconds": 0.0}
+            index, {"point": index, "id": ident, "chunk": plans[index].chunk, "seconds": 0.0, "compile_seconds": 0.0, "run_seconds": 0.0}
         )
         now = time.perf_counter()
         timing["seconds"] += now - started  # from the previous chunk written to this one
@@ -537,10 +553,10 @@ def run_sweep(
     out = Path(out)
     with results.FolderLock(out, f"sweep {sweep.name}"):
         _prepare(out, sweep, resume, force)
-        sizes = [chunk_plan(config, _point_dir(out, ident)) for ident, config in zip(sweep.ids, sweep.configs)]
-        work = _work(out, sweep, sizes)
+        plans = [chunk_plan(config, _point_dir(out, ident)) for ident, config in zip(sweep.ids, sweep.configs)]
+        work = _work(out, sweep, plans)
         already = sum(cfg.run.scenarios for cfg in sweep.configs) - sum(end - begin for _, begin, end in work)
-        timings = _run_chunks(out, sweep, sizes, work, already, progress, stop, fail_after)
+        timings = _run_chunks(out, sweep, plans, work, already, progress, stop, fail_after)
         manifest = _assemble(out, sweep, timings)
     _warn_of_divergence(manifest)
     return manifest
@@ -584,11 +600,11 @@ def run_shared_sweep(
         def make_plan() -> str:
             if _stored_digest(out) != sweep.digest:
                 raise ConfigError("--out", f"{out} does not hold this spec's sweep here: every process needs the same spec and one shared folder")
-            plan["sizes"] = [_stored_chunk(_point_dir(out, ident)) for ident in sweep.ids]
-            if 0 in plan["sizes"]:
+            plan["plans"] = [_stored_plan(_point_dir(out, ident)) for ident in sweep.ids]
+            if None in plan["plans"]:
                 raise ConfigError("--out", f"{out} holds no chunk plan here: every process needs the folder process 0 prepared, shared")
-            plan["work"] = _work(out, sweep, plan["sizes"])
-            return hashlib.sha256(json.dumps([sweep.digest, plan["sizes"], plan["work"]]).encode()).hexdigest()
+            plan["work"] = _work(out, sweep, plan["plans"])
+            return hashlib.sha256(json.dumps([sweep.digest, plan["plans"], plan["work"]]).encode()).hexdigest()
 
         if len(set(processes.together(group, f"{sweep.name}/plan", make_plan))) > 1:
             raise ConfigError(
@@ -601,7 +617,7 @@ def run_shared_sweep(
             return stop is not None and stop()
 
         timings = processes.together(
-            group, run_step, lambda: _run_chunks(out, sweep, plan["sizes"], group.share(plan["work"]), 0, progress, stopping, None)
+            group, run_step, lambda: _run_chunks(out, sweep, plan["plans"], group.share(plan["work"]), 0, progress, stopping, None)
         )
         merged = [timing | {"process": k} for k, part in enumerate(timings) for timing in part]
 

@@ -94,12 +94,12 @@ def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
     config = build_config({"run": {"scenarios": 1000}})
     per = devices.bytes_per_scenario(config)
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 50 * per)
-    assert chunk_plan(config, tmp_path) == 50
+    assert chunk_plan(config, tmp_path).chunk == 50
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 80 * per)
-    assert chunk_plan(config, tmp_path) == 50  # the first run's plan
+    assert chunk_plan(config, tmp_path).chunk == 50  # the first run's plan
     monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 20 * per)
-    assert chunk_plan(config, tmp_path) == 20  # no longer fits: smaller, and stored
-    assert json.loads((tmp_path / "plan.json").read_text()) == {"chunk": 20}
+    assert chunk_plan(config, tmp_path).chunk == 20  # no longer fits: smaller, and stored
+    assert json.loads((tmp_path / "plan.json").read_text()) == {"chunk": 20, "block": 20}
 
 
 def test_a_gpu_chunk_fills_half_the_free_device_memory_and_a_cpu_chunk_stays_capped():

@@ -130,6 +130,57 @@ def test_resume_with_the_same_plan_is_bit_identical(tmp_path, monkeypatch, spec_
     assert (tmp_path / "whole" / "metrics.parquet").read_bytes() == (tmp_path / "cut" / "metrics.parquet").read_bytes()
 
 
+def _blocks_of(monkeypatch, sweep: Sweep, scenarios: int | None) -> None:
+    """CPU chunks from here on run in blocks of ``scenarios`` (None: one batch)."""
+    config = sweep.configs[0]
+    wanted = (scenarios or 10**6) * devices.round_bytes(config.topology.n, config.objective.dim)
+    monkeypatch.setattr(devices, "CPU_BLOCK_BYTES", wanted)
+    monkeypatch.setattr(devices, "MIN_CPU_BLOCK", 1)
+
+
+def _metrics_bytes(out: Path) -> bytes:
+    return (out / "metrics.parquet").read_bytes()
+
+
+def test_resume_keeps_the_blocks_of_the_first_run_when_a_version_sizes_them_otherwise(tmp_path, monkeypatch, spec_text):
+    """The plan holds the block; a resume under other block sizes still gives the same bits."""
+    import tomllib
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=10))
+    sweep = Sweep(tomllib.loads(spec.read_text()), spec)
+    _blocks_of(monkeypatch, sweep, None)
+    run_sweep(sweep, tmp_path / "one_batch")
+    _blocks_of(monkeypatch, sweep, 4)
+    run_sweep(sweep, tmp_path / "whole")
+    assert json.loads(next((tmp_path / "whole" / "points").glob("*/plan.json")).read_text()) == {"chunk": 10, "block": 4}
+    # the two layouts round differently here, so a resume that switched layout would show
+    assert _metrics_bytes(tmp_path / "one_batch") != _metrics_bytes(tmp_path / "whole")
+    with pytest.raises(RuntimeError, match="interruption"):
+        run_sweep(sweep, tmp_path / "cut", fail_after=1)
+    _blocks_of(monkeypatch, sweep, None)  # a version that runs such chunks as one batch
+    run_sweep(sweep, tmp_path / "cut", resume=True)
+    assert _metrics_bytes(tmp_path / "whole") == _metrics_bytes(tmp_path / "cut")
+
+
+def test_a_sweep_planned_before_blocks_resumes_as_one_batch(tmp_path, monkeypatch, spec_text):
+    """A plan.json without a block ran its chunks as one batch; the rest of them run so too."""
+    import tomllib
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=10))
+    sweep = Sweep(tomllib.loads(spec.read_text()), spec)
+    _blocks_of(monkeypatch, sweep, None)
+    run_sweep(sweep, tmp_path / "whole")
+    with pytest.raises(RuntimeError, match="interruption"):
+        run_sweep(sweep, tmp_path / "cut", fail_after=1)
+    for plan in (tmp_path / "cut" / "points").glob("*/plan.json"):
+        plan.write_text(json.dumps({"chunk": 10}))  # as the version before blocks wrote it
+    _blocks_of(monkeypatch, sweep, 4)
+    run_sweep(sweep, tmp_path / "cut", resume=True)
+    assert _metrics_bytes(tmp_path / "whole") == _metrics_bytes(tmp_path / "cut")
+
+
 def _sweep_process(spec: Path, out: Path, device_count: int, *args: str) -> subprocess.Popen:
     env = {
         **os.environ,
