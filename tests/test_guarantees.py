@@ -142,13 +142,17 @@ def _metrics_bytes(out: Path) -> bytes:
     return (out / "metrics.parquet").read_bytes()
 
 
-def test_resume_keeps_the_blocks_of_the_first_run_when_a_version_sizes_them_otherwise(tmp_path, monkeypatch, spec_text):
-    """The plan holds the block; a resume under other block sizes still gives the same bits."""
+def _two_points_in_chunks_of_10(tmp_path: Path, spec_text) -> Sweep:
     import tomllib
 
     spec = tmp_path / "s.toml"
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=10))
-    sweep = Sweep(tomllib.loads(spec.read_text()), spec)
+    return Sweep(tomllib.loads(spec.read_text()), spec)
+
+
+def test_resume_keeps_the_blocks_of_the_first_run_when_a_version_sizes_them_otherwise(tmp_path, monkeypatch, spec_text):
+    """The plan holds the block; a resume under other block sizes still gives the same bits."""
+    sweep = _two_points_in_chunks_of_10(tmp_path, spec_text)
     _blocks_of(monkeypatch, sweep, None)
     run_sweep(sweep, tmp_path / "one_batch")
     _blocks_of(monkeypatch, sweep, 4)
@@ -165,11 +169,7 @@ def test_resume_keeps_the_blocks_of_the_first_run_when_a_version_sizes_them_othe
 
 def test_a_sweep_planned_before_blocks_resumes_as_one_batch(tmp_path, monkeypatch, spec_text):
     """A plan.json without a block ran its chunks as one batch; the rest of them run so too."""
-    import tomllib
-
-    spec = tmp_path / "s.toml"
-    spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=10))
-    sweep = Sweep(tomllib.loads(spec.read_text()), spec)
+    sweep = _two_points_in_chunks_of_10(tmp_path, spec_text)
     _blocks_of(monkeypatch, sweep, None)
     run_sweep(sweep, tmp_path / "whole")
     with pytest.raises(RuntimeError, match="interruption"):
