@@ -78,11 +78,15 @@ def cpu_block(size: int, n: int, d: int) -> int:
     return -(-size // blocks)
 
 
-def block_size(placed: Collection[jax.Device], size: int, n: int, d: int) -> int:
-    """Scenarios per block of a chunk of ``size`` run on the devices ``placed``: blocks
-    (:func:`cpu_block`) on one CPU device, else the whole chunk as one batch."""
+def block_size(placed: Collection[jax.Device], size: int, n: int, d: int, planned: int | None = None) -> int:
+    """Scenarios per block of a chunk of ``size`` run on the devices ``placed``.
+
+    On one CPU device: ``planned`` (a sweep's stored plan) if given, else :func:`cpu_block`.
+    Elsewhere the whole chunk as one batch, whatever was planned: blocks serve a CPU's
+    caches, and would only serialise a GPU's or several devices' work.
+    """
     if len(placed) == 1 and next(iter(placed)).platform == "cpu":
-        return cpu_block(size, n, d)
+        return min(planned or cpu_block(size, n, d), size)
     return size
 
 

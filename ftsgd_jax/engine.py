@@ -212,17 +212,16 @@ class Simulation:
         """The batched program for this chunk size and block on the inputs' devices,
         compiled once (compile time kept apart).
 
-        It runs the chunk in consecutive blocks of ``block`` scenarios (:func:`in_blocks`;
-        default :func:`devices.block_size`: blocks on one CPU device, one batch elsewhere).
+        It runs the chunk in consecutive blocks (:func:`in_blocks`) as
+        :func:`devices.block_size` says: on one CPU device of ``block`` scenarios (a sweep's
+        plan; default sized from the round's arrays), elsewhere as one batch.
         No lane reads another, so a chunk size and block give the same bits every time;
         another block is another XLA program, whose float reductions may round otherwise
         (README, "Bit for bit, and within what tolerance").
         """
         size = int(inputs.crashes.shape[0])
         placed = inputs.crashes.sharding.device_set
-        if block is None:
-            block = block_size(placed, size, self.static.topology.n, self.static.objective.dim)
-        block = min(block, size)
+        block = block_size(placed, size, self.static.topology.n, self.static.objective.dim, planned=block)
         key = (size, block, frozenset(placed))
         if key not in self._compiled:
             started = time.perf_counter()
@@ -327,7 +326,7 @@ def _check_time_span(config: RunConfig, span: np.ndarray, indices: np.ndarray) -
 
 class Chunk(NamedTuple):
     """Scenarios ``indices`` of ``config``, run as one call of its program padded to ``size``,
-    in blocks of ``block`` scenarios (None: as the devices ask, :meth:`Simulation.compiled`);
+    in blocks of ``block`` scenarios on one CPU device (None: sized there, :meth:`Simulation.compiled`);
     ``keep_final`` also brings back the final parameters and process states."""
 
     config: RunConfig

@@ -38,7 +38,9 @@ SCRIPT = textwrap.dedent(
     inputs = engine.scenario_inputs(cfg, np.arange(int(sys.argv[2])))
     sharded = jax.device_put(inputs, devices.scenario_sharding(devices.select_devices()))
     placement = len(sim.compiled(sharded)(sharded).records.err_mean.sharding.device_set)
-    print(json.dumps({"devices": len(jax.devices()), "placement": placement,
+    # a block planned on one CPU device (a resumed sweep's plan) does not split sharded work
+    unblocked = sim.compiled(sharded, 2) is sim.compiled(sharded)
+    print(json.dumps({"devices": len(jax.devices()), "placement": placement, "unblocked": unblocked,
                       "metrics": {k: np.nan_to_num(v, nan=-1.0).tolist() for k, v in result.metrics.items()}}))
     """
 )
@@ -55,7 +57,7 @@ def run_with_devices(count: int, algorithm: str, chunk: int) -> dict:
 def test_four_devices_give_the_single_device_results(algorithm):
     single = run_with_devices(1, algorithm, 8)
     sharded = run_with_devices(4, algorithm, 8)
-    assert single["devices"] == 1 and sharded["devices"] == 4 and sharded["placement"] == 4
+    assert single["devices"] == 1 and sharded["devices"] == 4 and sharded["placement"] == 4 and sharded["unblocked"]
     for name, values in single["metrics"].items():
         np.testing.assert_allclose(sharded["metrics"][name], values, rtol=1e-5, atol=1e-7, err_msg=name)
 
