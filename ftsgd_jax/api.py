@@ -197,7 +197,7 @@ def _check_result_memory(config: RunConfig) -> None:
     from ftsgd_jax.metrics import METRIC_COLUMNS
 
     needed = 3 * devices.result_bytes(config, len(METRIC_COLUMNS) + 2)  # chunks, joined arrays, table
-    free = devices.available_memory_bytes()
+    free = devices.host_memory_bytes()
     if needed > free:
         raise ConfigError(
             "run.scenarios",

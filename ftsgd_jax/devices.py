@@ -95,12 +95,18 @@ def chunk_block(config: RunConfig, size: int) -> int:
     return block_size(select_devices(config.run.device), size, config.topology.n, config.objective.dim)
 
 
-def available_memory_bytes() -> int:
-    """Free memory of the first device (GPU stats where present, else the host's)."""
-    stats = jax.local_devices()[0].memory_stats() or {}
+def host_memory_bytes() -> int:
+    """Free memory of the host, where results gather whatever device computed them."""
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def available_memory_bytes(device: jax.Device | None = None) -> int:
+    """Free memory of ``device`` (default: the first local one): an accelerator's from its
+    memory statistics, a CPU's from the host."""
+    stats = (device or jax.local_devices()[0]).memory_stats() or {}
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return host_memory_bytes()
 
 
 def memory_share(platform: str) -> float:
@@ -126,9 +132,13 @@ def _platform(config: RunConfig) -> str:
     return select_devices(config.run.device)[0].platform
 
 
+def _memory(config: RunConfig) -> int:
+    return available_memory_bytes(select_devices(config.run.device)[0])
+
+
 def fitting_chunk(config: RunConfig) -> int:
     """How many scenarios fit in the free memory the device's chunks may fill (0 if not even one)."""
-    return fitting_scenarios(available_memory_bytes(), bytes_per_scenario(config), _platform(config))
+    return fitting_scenarios(_memory(config), bytes_per_scenario(config), _platform(config))
 
 
 def _largest_term(config: RunConfig) -> str:
@@ -147,7 +157,7 @@ def chunk_size(config: RunConfig) -> int:
     refused with the estimate, rather than started with a chunk of one that swaps or hangs.
     """
     per_scenario = bytes_per_scenario(config)
-    free = available_memory_bytes()
+    free = _memory(config)
     if per_scenario > free // 2:
         n, d = config.topology.n, config.objective.dim
         raise ConfigError(

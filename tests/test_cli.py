@@ -194,7 +194,7 @@ def test_replay_trace_iterations_must_be_positive(small_config, tmp_path, capsys
 def test_a_scenario_too_big_for_memory_is_refused_with_the_estimate(tmp_path, capsys, monkeypatch, no_simulation):
     from ftsgd_jax import devices
 
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 2**30)
     path = tmp_path / "big.toml"
     path.write_text("[system]\nclusters = [10000]\n[run]\nscenarios = 2\niterations = 10\nrecord_every = 10\n")
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
@@ -214,7 +214,7 @@ def test_a_huge_sweep_asks_for_yes_with_time_and_size(tmp_path, capsys, no_simul
 def test_a_run_whose_results_cannot_fit_in_memory_is_refused(small_config, tmp_path, capsys, monkeypatch, no_simulation):
     from ftsgd_jax import devices
 
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(devices, "host_memory_bytes", lambda: 2**30)
     assert main(["run", str(small_config), "--out", str(tmp_path / "o"), "--set", "run.scenarios=10000000", "--yes"]) == 2
     _one_line(capsys, "run.scenarios: 10000000 scenarios x 4 records need about")
 

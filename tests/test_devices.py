@@ -72,10 +72,10 @@ def test_asking_for_an_absent_device_kind_names_the_present_ones():
 def test_a_scenario_bigger_than_half_the_free_memory_is_refused_with_the_estimate(monkeypatch):
 
     config = build_config({"system": {"clusters": [10000]}, "run": {"scenarios": 2, "iterations": 10, "record_every": 10}})
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 2**30)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 2**30)
     with pytest.raises(ConfigError, match=r"system.clusters: one scenario .* needs about 11.2 GiB but 4 GiB are free"):
         devices.chunk_size(config)
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 64 * 2**30)
     assert devices.chunk_size(config) == 1  # fits: a chunk of one, said by the estimate
 
 
@@ -83,7 +83,7 @@ def test_auto_chunks_follow_the_free_memory_and_stay_a_multiple_of_the_device_co
 
     config = build_config({"run": {"scenarios": 1000}})
     per = devices.bytes_per_scenario(config)
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 37 * per)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 37 * per)
     assert devices.chunk_size(config) == 37 and devices.fitting_chunk(config) == 37
     cpus = [types.SimpleNamespace(platform="cpu")] * 4
     monkeypatch.setattr(devices, "select_devices", lambda kind="auto", field="run.device": cpus)
@@ -95,13 +95,29 @@ def test_the_chunk_plan_is_kept_while_it_fits(tmp_path, monkeypatch):
 
     config = build_config({"run": {"scenarios": 1000}})
     per = devices.bytes_per_scenario(config)
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 50 * per)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 50 * per)
     assert chunk_plan(config, tmp_path).chunk == 50
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 80 * per)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 80 * per)
     assert chunk_plan(config, tmp_path).chunk == 50  # the first run's plan
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 20 * per)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 20 * per)
     assert chunk_plan(config, tmp_path).chunk == 20  # no longer fits: smaller, and stored
     assert json.loads((tmp_path / "plan.json").read_text()) == {"chunk": 20, "block": 20}
+
+
+def test_chunks_are_sized_by_their_device_memory_and_results_by_the_host(monkeypatch):
+    from ftsgd_jax import api
+
+    gpu = types.SimpleNamespace(platform="gpu", memory_stats=lambda: {"bytes_limit": 80 * 2**30, "bytes_in_use": 2**30})
+    cpu = types.SimpleNamespace(platform="cpu", memory_stats=lambda: None)
+    monkeypatch.setattr(devices, "host_memory_bytes", lambda: 2**30)
+    assert devices.available_memory_bytes(gpu) == 79 * 2**30
+    assert devices.available_memory_bytes(cpu) == 2**30
+    # a run on the GPU whose results fit the GPU's memory but not the host's is refused
+    big = build_config({"run": {"scenarios": 10_000_000, "iterations": 40, "record_every": 10}})
+    monkeypatch.setattr(devices, "select_devices", lambda kind="auto", field="run.device": [gpu])
+    assert devices.chunk_size(big) > devices.DEFAULT_CHUNK
+    with pytest.raises(ConfigError, match="run.scenarios: 10000000 scenarios x 4 records need about"):
+        api._check_result_memory(big)
 
 
 def test_a_gpu_chunk_fills_half_the_free_device_memory_and_a_cpu_chunk_stays_capped():

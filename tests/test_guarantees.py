@@ -95,13 +95,13 @@ def test_resume_with_less_free_memory_neither_drops_nor_repeats_scenarios(tmp_pa
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=0))
     sweep = Sweep(tomllib.loads(spec.read_text()), spec)
     per = devices.bytes_per_scenario(sweep.configs[0])
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 8 * per + 3)  # chunks of 8
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 8 * per + 3)  # chunks of 8
     whole = tmp_path / "whole"
     run_sweep(sweep, whole)
     cut = tmp_path / "cut"
     with pytest.raises(RuntimeError, match="interruption"):
         run_sweep(sweep, cut, fail_after=1)
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 6 * per + 3)  # then of 6
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 6 * per + 3)  # then of 6
     run_sweep(sweep, cut, resume=True)
     names = sorted(p.name for p in chunk_files(cut))
     assert "0000000000-0000000008.parquet" in names and "0000000008-0000000014.parquet" in names
@@ -121,11 +121,11 @@ def test_resume_with_the_same_plan_is_bit_identical(tmp_path, monkeypatch, spec_
     spec.write_text(spec_text('"faults.crashes" = [0, 2]', scenarios=20, chunk=0))
     sweep = Sweep(tomllib.loads(spec.read_text()), spec)
     per = devices.bytes_per_scenario(sweep.configs[0])
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 8 * per + 3)
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 8 * per + 3)
     run_sweep(sweep, tmp_path / "whole")
     with pytest.raises(RuntimeError, match="interruption"):
         run_sweep(sweep, tmp_path / "cut", fail_after=1)
-    monkeypatch.setattr(devices, "available_memory_bytes", lambda: 4 * 4096 * per)  # more memory now: still 8
+    monkeypatch.setattr(devices, "available_memory_bytes", lambda *_: 4 * 4096 * per)  # more memory now: still 8
     run_sweep(sweep, tmp_path / "cut", resume=True)
     assert (tmp_path / "whole" / "metrics.parquet").read_bytes() == (tmp_path / "cut" / "metrics.parquet").read_bytes()
 
