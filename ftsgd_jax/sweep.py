@@ -129,6 +129,13 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
 
 
+def _sweeping_table(sweep: Mapping[str, Any], key: str) -> str:
+    """Which table of a sweep sweeps ``key`` (one of them does)."""
+    if key in flatten(sweep.get("grid", {})):
+        return "sweep.grid"
+    return "sweep.seeds" if key == "run.seed" and "seeds" in sweep else "sweep.zip"
+
+
 def _figure_names(names: Any) -> list[str]:
     if not isinstance(names, list):
         raise ConfigError("sweep.figures", f"need a list of figure names, got {names!r}")
@@ -272,6 +279,13 @@ class Sweep:
             base_seed = integer("run.seed", base_seed, 0, 2**32 - 1)
         self.points = expand(sweep, base_seed)
         self.swept = list(dict.fromkeys(k for point in self.points for k in point))
+        for key in overrides or {}:
+            if key in self.swept:
+                raise ConfigError(
+                    "suite.set",
+                    f"override {key!r} is swept by sweep {name!r} ({_sweeping_table(sweep, key)}), which would replace it "
+                    "at every point; set it in one place",
+                )
         self.ids = [point_id(values) for values in self.points]
         self.column_types = {key: _column_type([p[key] for p in self.points]) for key in self.swept}
         self.configs = [point_config(self.base, values, path.parent) for values in self.points]

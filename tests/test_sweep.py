@@ -394,6 +394,8 @@ def test_a_sweep_that_finished_no_chunk_starts_again_without_resume(tmp_path, sp
         ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"sweep" = 5', "suite.set: override 'sweep' must be section.key"),
         ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"nosection.x" = 1', "suite.set: override 'nosection.x' does not exist: unknown section 'nosection'"),
         ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"run.scenarioz" = 8', "suite.set: override 'run.scenarioz' does not exist .did you mean 'run.scenarios'"),
+        # the member's grid sets the key at every point: the override would be dropped unseen
+        ('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"faults.crashes" = 3', "suite.set: override 'faults.crashes' is swept by sweep 'one' .sweep.grid."),
     ],
 )
 def test_a_bad_suite_is_one_line_naming_the_field(tmp_path, capsys, small_toml, suite, message):
