@@ -85,7 +85,8 @@ def _find_point(points: list[dict[str, Any]], text: str) -> int:
     for key in wanted:
         if key not in swept:
             raise ConfigError("--point", f"{key!r} is not swept here; swept keys: {', '.join(swept)}")
-    matches = [i for i, p in enumerate(points) if all(_same(p.get("values", {}).get(k), v) for k, v in wanted.items())]
+    stored = [results.restore_floats(p.get("values", {})) for p in points]  # "inf" in JSON is inf
+    matches = [i for i, values in enumerate(stored) if all(_same(values.get(k), v) for k, v in wanted.items())]
     if not matches:
         raise ConfigError("--point", f"no point has {text}")
     if len(matches) > 1:

@@ -68,6 +68,15 @@ def test_replay_of_a_sweep_point(tmp_path):
     assert sum(e["step"] == "crash" for e in events) == 3
 
 
+def test_a_point_is_found_by_an_infinite_value_as_the_manifest_stores_it():
+    # JSON has no infinity: the manifest stores "inf", --point parses inf as TOML does
+    manifest = {"command": "sweep", "points": [{"values": {"schedule.delay_mean": "inf", "faults.crashes": 1}},
+                                               {"values": {"schedule.delay_mean": 2.0, "faults.crashes": 1}}]}
+    assert replay.point_index(manifest, "schedule.delay_mean=inf") == 0
+    assert replay.point_index(manifest, "schedule.delay_mean=2, faults.crashes=1") == 1
+    assert replay.point_index(manifest, "schedule.delay_mean=2.0") == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
