@@ -213,6 +213,10 @@ def json_safe(value: Any) -> Any:
 
 NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
+FINAL_PER_POINT = ("cluster_of", "group_of_cluster")
+"""The arrays of a point's ``final.npz`` without a scenario axis (the topology's); every
+other array has one."""
+
 
 def restore_floats(value: Any) -> Any:
     """The inverse of ``json_safe`` for configurations: ``"inf"`` -> ``float("inf")`` etc."""

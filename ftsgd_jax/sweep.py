@@ -747,7 +747,7 @@ def _merge_finals(folder: Path, chunks: list[tuple[int, int, Path]]) -> None:
     if not files or not all(f.is_file() for f in files):
         return
     finals = [np.load(f) for f in files]
-    shared = ("cluster_of", "group_of_cluster")  # per point; every other array has a scenario axis
+    shared = results.FINAL_PER_POINT
     merged = {name: np.concatenate([f[name] for f in finals]) for name in finals[0].files if name not in shared}
     merged |= {name: finals[0][name] for name in shared}
     buffer = io.BytesIO()

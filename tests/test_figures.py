@@ -384,6 +384,49 @@ def test_faults_keeps_points_the_label_omits_apart(tmp_path):
         figures.draw_all(sweep_dir, tmp_path / "out")
 
 
+def test_seed_replicates_are_pooled_into_one_series(tmp_path):
+    """``sweep.seeds`` replicates a point: its seeds' scenarios are one sample, not one line per seed."""
+    configs, metrics = [], []
+    for f in range(3):
+        for seed in (0, 1):
+            configs.append(config(faults={"pattern": "random", "crashes": f}, run={"seed": seed}))
+            # seed 1 ten times larger: pooled, the band spans both seeds' scenarios
+            metrics.append({"err_mean": noise(f) / T * (10.0 if seed else 1.0), "blocked": np.full((SCENARIOS, T.size), seed)})
+    sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], ["faults.crashes", "run.seed"], configs, metrics)
+    sweep = figures.load_sweep(sweep_dir)
+    assert [p.index for p in sweep.points] == [0, 2, 4] and "run.seed" not in sweep.swept
+    assert [len(p.stored) for p in sweep.points] == [2, 2, 2]
+    final = sweep.final(sweep.points[1], "err_mean")
+    assert final.shape == (2 * SCENARIOS,)
+    np.testing.assert_allclose(np.sort(final), np.sort(np.concatenate([metrics[2]["err_mean"][:, -1], metrics[3]["err_mean"][:, -1]])), rtol=1e-6)
+
+    fig = figures.faults.draw(sweep)
+    error_ax, blocked_ax = fig.axes[:2]
+    assert len(measured(error_ax)) == 1 and list(measured(error_ax)[0].get_xdata()) == [0, 1, 2]
+    np.testing.assert_array_equal(measured(blocked_ax)[0].get_ydata(), [0.5, 0.5, 0.5])  # half the pooled runs blocked
+    assert "seed" not in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["ft_faults"])
+
+
+def test_pooled_replicates_keep_their_final_states_apart_from_other_points(tmp_path):
+    sweep_dir = impossibility_sweep(tmp_path / "s")
+    manifest = read_manifest(sweep_dir)
+    single = figures.load_sweep(sweep_dir)
+    # the same folder read as two seeds of one point: its final states are both points' scenarios
+    manifest["swept"] = ["run.seed"]
+    first = manifest["points"][0]
+    for seed, entry in enumerate(manifest["points"]):
+        entry.update(values={"run.seed": seed}, theory=first["theory"])
+        entry["config"] = {**first["config"], "run": {**first["config"]["run"], "seed": seed}}
+    write_manifest(sweep_dir, manifest)
+    pooled = figures.load_sweep(sweep_dir)
+    assert len(pooled.points) == 1
+    both = pooled.final_state(pooled.points[0])
+    parts = [single.final_state(point) for point in single.points]
+    np.testing.assert_array_equal(both["x"], np.concatenate([part["x"] for part in parts]))
+    np.testing.assert_array_equal(both["cluster_of"], parts[0]["cluster_of"])
+
+
 def faults_sweep(directory: Path, drop: tuple[str, ...] = ()) -> Path:
     configs, metrics = [], []
     for quorum in ("weighted", "count"):

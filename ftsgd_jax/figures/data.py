@@ -6,6 +6,10 @@ swept keys and, per point, its resolved configuration and its theory record, see
 iteration) and, for some sweeps, ``points/<id>/final.npz`` (final parameters, live mask
 and partition groups). Whatever a figure needs and the folder lacks raises
 :class:`~ftsgd_jax.errors.ConfigError` with field ``figures`` and the figure's name.
+
+Seed replicates (``sweep.seeds``, or ``run.seed`` in a grid) are one sample: the figures see
+one point per configuration, whose scenarios are those of all its seeds, rather than one
+series per seed. The summary table keeps a row per stored point.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ftsgd_jax.errors import ConfigError
 from ftsgd_jax.figures.labels import point_label
-from ftsgd_jax.results import diverged, expand_run_lengths, restore_floats
+from ftsgd_jax.results import FINAL_PER_POINT, diverged, expand_run_lengths, restore_floats
 from ftsgd_jax.theory import sc_bound_applies
 
 
@@ -36,6 +40,12 @@ class Point:
     config: Mapping[str, Any]
     theory: Mapping[str, Any]
     id: str | None = None  # the store's name of the point (a hash of its values)
+    replicates: tuple[Point, ...] = ()  # the stored points it pools (its seeds); () for a stored point
+
+    @property
+    def stored(self) -> tuple[Point, ...]:
+        """The stored points whose scenarios this point's are."""
+        return self.replicates or (self,)
 
     @property
     def clusters(self) -> list[int]:
@@ -66,6 +76,9 @@ class Point:
         return bound if applies is True else None
 
 
+REPLICATE_KEY = "run.seed"
+"""The swept key whose values are replicates of one configuration, pooled by the figures."""
+
 class SweepData:
     """A sweep folder: the manifest at once, the metrics table read on first use.
 
@@ -78,8 +91,10 @@ class SweepData:
         self.figure = "figures"
         self.name = str(manifest.get("name") or self.directory.name)
         self.figures = [str(name) for name in manifest.get("figures", [])]
-        self.swept = [str(key) for key in manifest.get("swept", [])]
-        self.points = [_point(entry, position, self.directory) for position, entry in enumerate(manifest.get("points", []))]
+        swept = [str(key) for key in manifest.get("swept", [])]
+        self.swept = [key for key in swept if key != REPLICATE_KEY]
+        stored = [_point(entry, position, self.directory) for position, entry in enumerate(manifest.get("points", []))]
+        self.points = pool_replicates(stored) if REPLICATE_KEY in swept else stored
         self._read: dict[str, Any] = {}  # the metrics table and its rows per point, shared by every named view
 
     @classmethod
@@ -153,14 +168,21 @@ class SweepData:
         return metrics[name]
 
     def grid(self, point: Point, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(t of each record (R,), values (scenarios, R)) of one metric at one point, NaN where absent."""
+        """(t of each record (R,), values (scenarios, R)) of one metric at one point, NaN where
+        absent; a pooled point's scenarios are its replicates' one after the other."""
         column = self.column(name)
-        rows = self._read["rows"].get(point.index)
-        if rows is None or rows.size == 0:
-            raise self.fail(f"metrics.parquet has no rows for point {point.index}")
+        parts = []
+        for member in point.stored:
+            rows = self._read["rows"].get(member.index)
+            if rows is None or rows.size == 0:
+                raise self.fail(f"metrics.parquet has no rows for point {member.index}")
+            parts.append(rows)
+        rows = np.concatenate(parts)
         metrics = self._read["metrics"]
         times, t_index = np.unique(metrics["t"][rows], return_inverse=True)
-        scenarios, s_index = np.unique(metrics["scenario"][rows], return_inverse=True)
+        replicate = np.repeat(np.arange(len(parts), dtype=np.int64), [part.size for part in parts])
+        scenario = replicate * (int(metrics["scenario"][rows].max()) + 1) + metrics["scenario"][rows]
+        scenarios, s_index = np.unique(scenario, return_inverse=True)
         values = np.full((scenarios.size, times.size), np.nan)
         values[s_index, t_index] = column[rows].astype(np.float64)
         return times, values
@@ -182,6 +204,14 @@ class SweepData:
         return self.grid(point, name)[1][:, -1]
 
     def final_state(self, point: Point) -> dict[str, np.ndarray]:
+        """The arrays of ``final.npz``; a pooled point's scenarios are its replicates' one after
+        the other (the per-point arrays, the topology's, are its first replicate's)."""
+        states = [self._stored_final_state(member) for member in point.stored]
+        first = states[0]
+        return {key: np.concatenate([state[key] for state in states]) if key not in FINAL_PER_POINT else value
+                for key, value in first.items()}
+
+    def _stored_final_state(self, point: Point) -> dict[str, np.ndarray]:
         path = self.directory / "points" / (point.id or str(point.index)) / "final.npz"
         if not path.is_file():
             raise self.fail(f"{path} is missing (the sweep did not save final states)")
@@ -197,6 +227,20 @@ class SweepData:
     def label(self, point: Point, drop: Iterable[str] = ()) -> str:
         """'sc · random · 3 crashes (random)', plus the swept keys the three parts do not name."""
         return point_label(point.config, self.swept, drop)
+
+
+def pool_replicates(points: list[Point]) -> list[Point]:
+    """One point per configuration apart from ``run.seed``, in the order of first appearance,
+    pooling the points of the same configuration (their seeds)."""
+    groups: dict[str, list[Point]] = {}
+    for point in points:
+        config = {**point.config, "run": {k: v for k, v in point.config.get("run", {}).items() if k != "seed"}}
+        groups.setdefault(json.dumps(config, sort_keys=True, default=str), []).append(point)
+    pooled = []
+    for members in groups.values():
+        values = {key: value for key, value in members[0].values.items() if key != REPLICATE_KEY}
+        pooled.append(dataclasses.replace(members[0], values=values, replicates=tuple(members) if len(members) > 1 else ()))
+    return pooled
 
 
 def _point(entry: Any, position: int, directory: Path) -> Point:
