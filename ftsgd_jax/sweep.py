@@ -78,8 +78,9 @@ def _check_setting(field: str, key: str, what: str = "swept key") -> None:
         raise ConfigError(field, f"{what} {key!r} does not exist{closest(key, dotted)}")
 
 
-def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]:
-    """The grid points: one dict of dotted-key overrides per point, in a fixed order."""
+def expand(sweep: Mapping[str, Any], base_seed: int = 0, owners: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The grid points: one dict of dotted-key overrides per point, in a fixed order;
+    ``owners``, if given, receives the table that sweeps each key."""
     for key in sweep:
         if key not in SWEEP_KEYS:
             raise ConfigError(f"sweep.{key}", f"unknown key; allowed: {', '.join(SWEEP_KEYS)}{closest(key, SWEEP_KEYS)}")
@@ -88,7 +89,7 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
     if not isinstance(grid, Mapping):
         raise ConfigError("sweep.grid", f"must be a table of lists ([sweep.grid]), got {grid!r}")
     grid = flatten(grid)
-    owner: dict[str, str] = {}
+    owner: dict[str, str] = {} if owners is None else owners
 
     def claim(key: str, where: str) -> None:
         if key in owner:
@@ -120,6 +121,7 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
     if seeds > 1:
         if "run.seed" in owner:
             raise ConfigError("sweep.seeds", f"'run.seed' is swept under {owner['run.seed']}; use one or the other")
+        claim("run.seed", "sweep.seeds")
         axes.append([{"run.seed": base_seed + i} for i in range(seeds)])
     if not axes:
         raise ConfigError("sweep", "empty grid: give [sweep.grid] or [sweep.zip] lists (or seeds > 1)")
@@ -127,13 +129,6 @@ def expand(sweep: Mapping[str, Any], base_seed: int = 0) -> list[dict[str, Any]]
     if count > MAX_POINTS:
         raise ConfigError("sweep", f"{count} points; at most {MAX_POINTS} (split the sweep, or use more scenarios per point)")
     return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
-
-
-def _sweeping_table(sweep: Mapping[str, Any], key: str) -> str:
-    """Which table of a sweep sweeps ``key`` (one of them does)."""
-    if key in flatten(sweep.get("grid", {})):
-        return "sweep.grid"
-    return "sweep.seeds" if key == "run.seed" and "seeds" in sweep else "sweep.zip"
 
 
 def _figure_names(names: Any) -> list[str]:
@@ -277,13 +272,15 @@ class Sweep:
         base_seed = run_table.get("seed", DEFAULTS["run"]["seed"]) if isinstance(run_table, Mapping) else 0
         if "seeds" in sweep:
             base_seed = integer("run.seed", base_seed, 0, 2**32 - 1)
-        self.points = expand(sweep, base_seed)
+        owners: dict[str, str] = {}
+        self.points = expand(sweep, base_seed, owners)
         self.swept = list(dict.fromkeys(k for point in self.points for k in point))
         for key in overrides or {}:
-            if key in self.swept:
+            # the seeds axis counts up from run.seed, so a suite's run.seed moves it: not dropped
+            if owners.get(key, "sweep.seeds") != "sweep.seeds":
                 raise ConfigError(
                     "suite.set",
-                    f"override {key!r} is swept by sweep {name!r} ({_sweeping_table(sweep, key)}), which would replace it "
+                    f"override {key!r} is swept by sweep {name!r} ({owners[key]}), which would replace it "
                     "at every point; set it in one place",
                 )
         self.ids = [point_id(values) for values in self.points]

@@ -407,6 +407,15 @@ def test_a_bad_suite_is_one_line_naming_the_field(tmp_path, capsys, small_toml, 
     assert re.search(message, err), err
 
 
+def test_a_suites_run_seed_moves_its_sweeps_seeds_and_a_swept_one_is_refused(small_toml):
+    seeded = tomllib.loads('[sweep]\nname = "one"\nseeds = 2\n[sweep.grid]\n"faults.crashes" = [0, 1]\n' + small_toml())
+    # the seeds axis counts up from run.seed: a suite's run.seed is where it starts, not dropped
+    assert [p["run.seed"] for p in Sweep(seeded, Path("one.toml"), {"run.seed": 5}).points] == [5, 6, 5, 6]
+    zipped = tomllib.loads('[sweep]\nname = "one"\n[sweep.zip]\n"run.seed" = [1, 2]\n"faults.crashes" = [0, 1]\n' + small_toml())
+    with pytest.raises(ConfigError, match=r"suite.set: override 'run.seed' is swept by sweep 'one' \(sweep.zip\)"):
+        Sweep(zipped, Path("one.toml"), {"run.seed": 5})
+
+
 def test_a_suite_may_set_a_key_of_its_sweeps_tables(tmp_path, small_toml):
     (tmp_path / "one.toml").write_text(small_toml(grid='"faults.crashes" = [0, 1]', name="one", scenarios=8))
     (tmp_path / "suite.toml").write_text('[suite]\nsweeps = ["one.toml"]\n[suite.set]\n"sweep.seeds" = 2\n')
