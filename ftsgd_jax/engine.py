@@ -245,7 +245,7 @@ class Simulation:
             ts = index * static.record_every + jnp.arange(static.record_every)
             # not unrolled: two iterations per loop step ran no faster on a 2-core CPU (sc n=16
             # S=4096, gen, safe area d=2; 6% faster at S=16 only), 43% slower on an H200 at
-            # S=65,536 (sc; faster only at S<=4,096), and took 0.8-1.9 s longer to compile
+            # S=65,536 (sc; 15% faster at S=4,096), and took 0.8-1.9 s longer to compile
             state, _ = jax.lax.scan(iteration, state, ts)
             alive = ~state.timeline.crashed
             majority = majority_condition(alive, delivers, static.topology, static.quorum)

@@ -408,6 +408,45 @@ def test_seed_replicates_are_pooled_into_one_series(tmp_path):
     assert_files(figures.draw_all(sweep_dir, tmp_path / "out"), ["ft_faults"])
 
 
+def test_points_of_different_scenario_counts_draw_each_over_its_own(tmp_path):
+    """Seeds zipped unevenly with the x: 2 seeds (32 scenarios) at one x, 1 (16) at the other."""
+    configs, metrics = [], []
+    for f, seed, scale in ((0, 0, 1.0), (0, 1, 100.0), (1, 0, 1.0)):
+        configs.append(config(faults={"pattern": "random", "crashes": f}, run={"seed": seed}))
+        err = noise(f) / T * scale
+        err[0, -1] = np.inf if seed == 1 else err[0, -1]  # one of the 32 diverged
+        metrics.append({"err_mean": err, "loss_mean": np.where(np.isinf(err), np.nan, 1.0)})
+    sweep_dir = write_sweep(tmp_path / "s", "ft", ["faults"], ["faults.crashes", "run.seed"], configs, metrics)
+    sweep = figures.load_sweep(sweep_dir)
+    assert [len(sweep.final(p, "err_mean")) for p in sweep.points] == [2 * SCENARIOS, SCENARIOS]
+    (line,) = measured(figures.faults.draw(sweep).axes[0])
+    pooled = np.concatenate([metrics[0]["err_mean"][:, -1], metrics[1]["err_mean"][:, -1]])
+    np.testing.assert_allclose(line.get_ydata(), [np.median(pooled), np.median(metrics[2]["err_mean"][:, -1])], rtol=1e-6)
+    assert f"1 of {2 * SCENARIOS} scenarios diverged at f = 0" in line.get_label()
+
+    configs, metrics = [], []
+    for m, seed in ((1, 0), (1, 1), (2, 0)):
+        configs.append(config(system={"clusters": [1] * m}, run={"seed": seed}))
+        metrics.append({"err_mean": noise(m + seed, spread=0.05) / (m * T), "view_min": np.full((SCENARIOS, T.size), m)})
+    sweep_dir = write_sweep(tmp_path / "sp", "scale", ["speedup"], ["system.clusters", "run.seed"], configs, metrics)
+    (line,) = measured(figures.speedup.draw(figures.load_sweep(sweep_dir)).axes[0])
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2])
+
+
+def test_seeds_that_draw_their_own_data_stay_apart_and_labelled(tmp_path):
+    """With objective.data_seed = "run" each seed is another dataset (another x*, another
+    theory record): not replicates of one configuration, so not pooled, and the labels keep the seed."""
+    configs, metrics = [], []
+    for f in range(2):
+        for seed in (0, 1):
+            configs.append(config(faults={"pattern": "random", "crashes": f}, objective={"data_seed": seed}, run={"seed": seed}))
+            metrics.append({"err_mean": noise(10 * f + seed) / T})
+    sweep_dir = write_sweep(tmp_path / "s", "ds", ["faults"], ["faults.crashes", "run.seed"], configs, metrics)
+    sweep = figures.load_sweep(sweep_dir)
+    assert len(sweep.points) == 4 and "run.seed" in sweep.swept
+    assert [line.get_label() for line in measured(figures.faults.draw(sweep).axes[0])] == ["seed=0", "seed=1"]
+
+
 def test_pooled_replicates_keep_their_final_states_apart_from_other_points(tmp_path):
     sweep_dir = impossibility_sweep(tmp_path / "s")
     manifest = read_manifest(sweep_dir)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +92,10 @@ class SweepData:
         self.name = str(manifest.get("name") or self.directory.name)
         self.figures = [str(name) for name in manifest.get("figures", [])]
         swept = [str(key) for key in manifest.get("swept", [])]
-        self.swept = [key for key in swept if key != REPLICATE_KEY]
         stored = [_point(entry, position, self.directory) for position, entry in enumerate(manifest.get("points", []))]
-        self.points = pool_replicates(stored) if REPLICATE_KEY in swept else stored
+        pooled = pool_replicates(stored) if REPLICATE_KEY in swept else None
+        self.points = pooled or stored
+        self.swept = [key for key in swept if key != REPLICATE_KEY] if pooled else swept
         self._read: dict[str, Any] = {}  # the metrics table and its rows per point, shared by every named view
 
     @classmethod
@@ -229,9 +230,12 @@ class SweepData:
         return point_label(point.config, self.swept, drop)
 
 
-def pool_replicates(points: list[Point]) -> list[Point]:
+def pool_replicates(points: list[Point]) -> list[Point] | None:
     """One point per configuration apart from ``run.seed``, in the order of first appearance,
-    pooling the points of the same configuration (their seeds)."""
+    pooling the points of the same configuration (their seeds); None where the seeds are not
+    replicates: points of the same swept values but for the seed that differ in more (a
+    dataset drawn from the run's seed, ``objective.data_seed = "run"``), whose seeds stay
+    apart, each a series labelled with its seed."""
     groups: dict[str, list[Point]] = {}
     for point in points:
         config = {**point.config, "run": {k: v for k, v in point.config.get("run", {}).items() if k != "seed"}}
@@ -240,7 +244,18 @@ def pool_replicates(points: list[Point]) -> list[Point]:
     for members in groups.values():
         values = {key: value for key, value in members[0].values.items() if key != REPLICATE_KEY}
         pooled.append(dataclasses.replace(members[0], values=values, replicates=tuple(members) if len(members) > 1 else ()))
-    return pooled
+    distinct = {json.dumps(point.values, sort_keys=True, default=str) for point in pooled}
+    return pooled if len(distinct) == len(pooled) else None
+
+
+def by_point(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """(scenarios, points) from one (scenarios,) column per point, NaN (no value) below a
+    point's own count: points may hold different numbers of scenarios (seeds pooled from a
+    zip, a swept ``run.scenarios``)."""
+    table = np.full((max(column.size for column in columns), len(columns)), np.nan)
+    for j, column in enumerate(columns):
+        table[: column.size, j] = column
+    return table
 
 
 def _point(entry: Any, position: int, directory: Path) -> Point:

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ftsgd_jax.figures.data import Point, SweepData
+from ftsgd_jax.figures.data import Point, SweepData, by_point
 from ftsgd_jax.figures.labels import grouped
 from ftsgd_jax.figures.style import DOUBLE_COLUMN, colour, figure, legend_below, new_figure, plot_band
 
@@ -24,7 +24,7 @@ def draw(sweep: SweepData) -> Figure:
     for i, (label, group) in enumerate(groups.items()):
         group = sorted(group, key=lambda p: int(sweep.setting(p, "faults", "crashes")))
         crashes = np.array([int(sweep.setting(p, "faults", "crashes")) for p in group])
-        finals = np.stack([sweep.grid_diverged_as_inf(p, metric)[1][:, -1] for p in group], axis=1)  # (scenarios, points)
+        finals = by_point([sweep.grid_diverged_as_inf(p, metric)[1][:, -1] for p in group])  # (scenarios, points)
         handles.append(plot_band(error_ax, crashes, finals, label, colour(i), marker="o", x_name="f"))
         blocked = [float(np.mean(sweep.final(p, "blocked") > 0)) for p in group]
         blocked_ax.plot(crashes, blocked, marker="s", color=colour(i), label=label)

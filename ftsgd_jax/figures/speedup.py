@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ftsgd_jax.figures.data import Point, SweepData
+from ftsgd_jax.figures.data import Point, SweepData, by_point
 from ftsgd_jax.figures.error_vs_iteration import bound_views
 from ftsgd_jax.figures.labels import grouped
 from ftsgd_jax.figures.style import SINGLE_COLUMN, bands, colour, divergence_note, figure, legend_below, new_figure, noted
@@ -37,7 +37,7 @@ def draw(sweep: SweepData) -> Figure:
     for i, (label, points) in enumerate(groups.items()):
         points = sorted(points, key=lambda p: p.n)
         n = np.array([p.n for p in points], float)
-        finals = np.stack([final_errors(sweep, p) for p in points], axis=1)  # (scenarios, points)
+        finals = by_point([final_errors(sweep, p) for p in points])  # (scenarios, points)
         bounded = all(p.applicable_sc_bound is not None for p in points)
         sequential = [sequential_error(sweep, p) for p in points] if bounded else measured_sequential(sweep, label, points)
         rows = np.array([speedup_of(base, finals[:, j]) for j, base in enumerate(sequential)])  # (points, 3): median, low, high

@@ -137,7 +137,8 @@ def quantile(values: np.ndarray, q: float, axis: int = 0) -> np.ndarray:
 
 def divergence_note(x, values: np.ndarray, x_name: str = "t") -> str:
     """'k of S scenarios diverged at t = X' for ``values`` (scenarios, len(x)), counting ±Inf per
-    x where the count changes (first and last change only, past two); "" when none diverged.
+    x where the count changes (first and last change only, past two), S those with a value
+    (not NaN) at that x; "" when none diverged.
 
     Said on the figure because a diverged median or band is Inf, which no axis can draw.
     """
@@ -145,8 +146,9 @@ def divergence_note(x, values: np.ndarray, x_name: str = "t") -> str:
     if not counts.any():
         return ""
     changes = np.flatnonzero(np.diff(counts, prepend=0))
+    present = (~np.isnan(values[:, changes[0]])).sum()  # the scenarios with a value there
     parts = [f"{counts[j]} at {x_name} = {x[j]:g}" for j in changes]
-    parts[0] = f"{counts[changes[0]]} of {values.shape[0]} scenarios diverged at {x_name} = {x[changes[0]]:g}"
+    parts[0] = f"{counts[changes[0]]} of {present} scenarios diverged at {x_name} = {x[changes[0]]:g}"
     return ", ".join(parts) if len(parts) <= 2 else f"{parts[0]}, …, {parts[-1]}"
 
 
