@@ -433,6 +433,15 @@ def test_points_of_different_scenario_counts_draw_each_over_its_own(tmp_path):
     np.testing.assert_array_equal(line.get_xdata(), [1, 2])
 
 
+def test_a_divergence_note_counts_scenarios_without_a_value_but_not_padding():
+    x = np.array([10, 20])
+    # scenario 1 lost every process (NaN, no value, not diverged); scenario 2 diverged at t = 20
+    values = np.array([[1.0, 1.0], [np.nan, np.nan], [1.0, np.inf], [1.0, 1.0]])
+    assert figures.style.divergence_note(x, values) == "1 of 4 scenarios diverged at t = 20"
+    # a NaN-padded table of a 2-scenario point beside a 4-scenario one
+    assert figures.style.divergence_note(x, values, scenarios=[4, 3]) == "1 of 3 scenarios diverged at t = 20"
+
+
 def test_seeds_that_draw_their_own_data_stay_apart_and_labelled(tmp_path):
     """With objective.data_seed = "run" each seed is another dataset (another x*, another
     theory record): not replicates of one configuration, so not pooled, and the labels keep the seed."""

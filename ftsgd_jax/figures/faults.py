@@ -24,8 +24,10 @@ def draw(sweep: SweepData) -> Figure:
     for i, (label, group) in enumerate(groups.items()):
         group = sorted(group, key=lambda p: int(sweep.setting(p, "faults", "crashes")))
         crashes = np.array([int(sweep.setting(p, "faults", "crashes")) for p in group])
-        finals = by_point([sweep.grid_diverged_as_inf(p, metric)[1][:, -1] for p in group])  # (scenarios, points)
-        handles.append(plot_band(error_ax, crashes, finals, label, colour(i), marker="o", x_name="f"))
+        columns = [sweep.grid_diverged_as_inf(p, metric)[1][:, -1] for p in group]
+        finals = by_point(columns)  # (scenarios, points)
+        scenarios = [column.size for column in columns]
+        handles.append(plot_band(error_ax, crashes, finals, label, colour(i), marker="o", x_name="f", scenarios=scenarios))
         blocked = [float(np.mean(sweep.final(p, "blocked") > 0)) for p in group]
         blocked_ax.plot(crashes, blocked, marker="s", color=colour(i), label=label)
         majority = majority_fractions(sweep, group)

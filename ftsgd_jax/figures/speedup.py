@@ -37,12 +37,13 @@ def draw(sweep: SweepData) -> Figure:
     for i, (label, points) in enumerate(groups.items()):
         points = sorted(points, key=lambda p: p.n)
         n = np.array([p.n for p in points], float)
-        finals = by_point([final_errors(sweep, p) for p in points])  # (scenarios, points)
+        columns = [final_errors(sweep, p) for p in points]
+        finals = by_point(columns)  # (scenarios, points)
         bounded = all(p.applicable_sc_bound is not None for p in points)
         sequential = [sequential_error(sweep, p) for p in points] if bounded else measured_sequential(sweep, label, points)
         rows = np.array([speedup_of(base, finals[:, j]) for j, base in enumerate(sequential)])  # (points, 3): median, low, high
         ax.fill_between(n, rows[:, 1], rows[:, 2], color=colour(i), alpha=0.2, linewidth=0)
-        notes = [divergence_note(n, finals, "n")] + ([] if bounded else [MEASURED_BASELINE])
+        notes = [divergence_note(n, finals, "n", [column.size for column in columns])] + ([] if bounded else [MEASURED_BASELINE])
         (line,) = ax.plot(n, rows[:, 0], marker="o", color=colour(i), label=noted(label, "; ".join(filter(None, notes))))
         handles.append(line)
         if bounded:

@@ -13,7 +13,7 @@ import functools
 import math
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,10 +135,11 @@ def quantile(values: np.ndarray, q: float, axis: int = 0) -> np.ndarray:
     return np.where(np.isfinite(lower) & np.isfinite(higher), linear, limit)
 
 
-def divergence_note(x, values: np.ndarray, x_name: str = "t") -> str:
+def divergence_note(x, values: np.ndarray, x_name: str = "t", scenarios: Sequence[int] | None = None) -> str:
     """'k of S scenarios diverged at t = X' for ``values`` (scenarios, len(x)), counting ±Inf per
-    x where the count changes (first and last change only, past two), S those with a value
-    (not NaN) at that x; "" when none diverged.
+    x where the count changes (first and last change only, past two), S the rows of
+    ``values`` or, where the columns hold different numbers of scenarios (NaN-padded, see
+    :func:`~ftsgd_jax.figures.data.by_point`), ``scenarios[x]``; "" when none diverged.
 
     Said on the figure because a diverged median or band is Inf, which no axis can draw.
     """
@@ -146,9 +147,9 @@ def divergence_note(x, values: np.ndarray, x_name: str = "t") -> str:
     if not counts.any():
         return ""
     changes = np.flatnonzero(np.diff(counts, prepend=0))
-    present = (~np.isnan(values[:, changes[0]])).sum()  # the scenarios with a value there
+    total = values.shape[0] if scenarios is None else scenarios[changes[0]]
     parts = [f"{counts[j]} at {x_name} = {x[j]:g}" for j in changes]
-    parts[0] = f"{counts[changes[0]]} of {present} scenarios diverged at {x_name} = {x[changes[0]]:g}"
+    parts[0] = f"{counts[changes[0]]} of {total} scenarios diverged at {x_name} = {x[changes[0]]:g}"
     return ", ".join(parts) if len(parts) <= 2 else f"{parts[0]}, …, {parts[-1]}"
 
 
@@ -156,12 +157,17 @@ def noted(label: str, note: str) -> str:
     return f"{label} — {note}" if note else label
 
 
-def plot_band(ax, x, values: np.ndarray, label: str, color, marker: str | None = None, x_name: str = "t") -> Line2D:
+def plot_band(
+    ax, x, values: np.ndarray, label: str, color, marker: str | None = None, x_name: str = "t",
+    scenarios: Sequence[int] | None = None,
+) -> Line2D:
     """Median line of ``values`` (scenarios, len(x)) with its 10-90 % band; returns the line, whose
-    label says how many scenarios diverged where (``x_name`` names x)."""
+    label says how many scenarios diverged where (``x_name`` names x; ``scenarios``, the count
+    of each column where they differ, see :func:`divergence_note`)."""
     middle, low, high = bands(values)
     ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-    (line,) = ax.plot(x, middle, color=color, label=noted(label, divergence_note(x, values, x_name)), marker=marker)
+    note = divergence_note(x, values, x_name, scenarios)
+    (line,) = ax.plot(x, middle, color=color, label=noted(label, note), marker=marker)
     return line
 
 
