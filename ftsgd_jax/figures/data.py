@@ -79,6 +79,7 @@ class Point:
 REPLICATE_KEY = "run.seed"
 """The swept key whose values are replicates of one configuration, pooled by the figures."""
 
+
 class SweepData:
     """A sweep folder: the manifest at once, the metrics table read on first use.
 
